@@ -1,0 +1,126 @@
+"""Attention scoring as in D2L §11.3: masked softmax, scaled dot-product and additive attention.
+
+Both scorers share one interface, ``forward(queries, keys, values, valid_lens)``, plus
+``prepare_keys(keys)``: what a decoder may compute once per source sentence and pass back as
+``prepared_keys`` at every decoding step (for additive attention, the key projection ``W_k k``).
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MASK_VALUE = -1e6  # d2l's masking value: exp(-1e6) underflows to exactly 0
+
+
+def _check_valid_lens(scores, valid_lens):
+    """Raise ValueError unless ``valid_lens`` is (B,) or (B, Q) for ``scores`` of (B, Q, K)."""
+    B, Q = scores.shape[0], scores.shape[1]
+    if tuple(valid_lens.shape) not in {(B,), (B, Q)}:
+        raise ValueError(
+            f"valid_lens has shape {tuple(valid_lens.shape)} but the scores have shape "
+            f"{tuple(scores.shape)} (batch, queries, keys): pass one valid length per sequence, "
+            f"shape ({B},), or one per query, shape ({B}, {Q})"
+        )
+
+
+def masked_softmax(X, valid_lens):
+    """Softmax over the last axis of ``X`` that ignores keys at positions >= ``valid_lens``.
+
+    Args:
+        X: scores, shape (B, Q, K).
+        valid_lens: None, (B,) or (B, Q); entry b (or b, q) counts the valid keys.
+    Returns:
+        Weights of shape (B, Q, K); masked keys get weight 0 (a row with no valid key is
+        uniform, as in d2l 1.0.3, which fills masked scores with -1e6).
+    """
+    if valid_lens is None:
+        return F.softmax(X, dim=-1)
+    if X.dim() != 3:
+        raise ValueError(f"masked_softmax expects scores of shape (batch, queries, keys), "
+                         f"got {tuple(X.shape)}")
+    _check_valid_lens(X, valid_lens)
+    lens = valid_lens.reshape(X.shape[0], -1, 1)  # (B, 1 or Q, 1)
+    positions = torch.arange(X.shape[-1], device=X.device)  # (K,)
+    mask = positions < lens  # (B, 1 or Q, K)
+    return F.softmax(X.masked_fill(~mask, MASK_VALUE), dim=-1)
+
+
+class DotProductAttention(nn.Module):
+    """Scaled dot-product attention: ``softmax(Q K^T / sqrt(d)) V``; no parameters.
+
+    Queries and keys must have the same size d; dividing by sqrt(d) keeps the scores' variance
+    near 1 when the entries of q and k have unit variance, so the softmax does not saturate.
+    """
+
+    def __init__(self, dropout):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+
+    def prepare_keys(self, keys):
+        """Nothing to precompute: returns ``keys`` (B, K, d)."""
+        return keys
+
+    def forward(self, queries, keys, values, valid_lens=None, prepared_keys=None):
+        """queries (B, Q, d), keys (B, K, d), values (B, K, v) -> (B, Q, v).
+
+        Sets ``self.attention_weights`` (B, Q, K).
+        """
+        d = queries.shape[-1]
+        if keys.shape[-1] != d:
+            raise ValueError(
+                f"dot-product scoring needs queries and keys of the same size, got query size "
+                f"{d} and key size {keys.shape[-1]}: project one of them (or use "
+                f"AdditiveAttention, which accepts different sizes)"
+            )
+        scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B, Q, K)
+        self.attention_weights = masked_softmax(scores, valid_lens)
+        return torch.bmm(self.dropout(self.attention_weights), values)
+
+
+class AdditiveAttention(nn.Module):
+    """Additive (Bahdanau) attention: score(q, k) = w_v^T tanh(W_q q + W_k k).
+
+    ``num_hiddens`` is the width h of the hidden layer. As in d2l, the projections are lazy
+    (their input sizes are read at the first call) unless ``query_size`` and ``key_size`` are
+    given. Parameter names ``W_q``, ``W_k``, ``w_v`` match d2l's, so its state_dicts load.
+    """
+
+    def __init__(self, num_hiddens, dropout, query_size=None, key_size=None):
+        super().__init__()
+
+        def linear(in_features, out_features):
+            if in_features is None:
+                return nn.LazyLinear(out_features, bias=False)
+            return nn.Linear(in_features, out_features, bias=False)
+
+        self.W_k = linear(key_size, num_hiddens)
+        self.W_q = linear(query_size, num_hiddens)
+        self.w_v = linear(None if query_size is None else num_hiddens, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def materialize(self, query_size, key_size):
+        """Create lazy parameters now, in d2l's order (W_q, W_k, w_v), so that a seeded run
+        draws the same initial weights as d2l, which creates them at the first call."""
+        for layer, size in ((self.W_q, query_size), (self.W_k, key_size),
+                            (self.w_v, self.W_q.out_features)):
+            if isinstance(layer, nn.LazyLinear):
+                layer(torch.zeros(1, size, device=layer.weight.device))
+
+    def prepare_keys(self, keys):
+        """Project keys once, (B, K, d_k) -> (B, K, h); they do not change while decoding."""
+        return self.W_k(keys)
+
+    def forward(self, queries, keys, values, valid_lens=None, prepared_keys=None):
+        """queries (B, Q, d_q), keys (B, K, d_k), values (B, K, v) -> (B, Q, v).
+
+        ``prepared_keys`` (B, K, h), if given, replaces ``W_k(keys)``. Sets
+        ``self.attention_weights`` (B, Q, K).
+        """
+        keys = self.W_k(keys) if prepared_keys is None else prepared_keys  # (B, K, h)
+        queries = self.W_q(queries)  # (B, Q, h)
+        features = torch.tanh(queries.unsqueeze(2) + keys.unsqueeze(1))  # (B, Q, K, h)
+        scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
+        self.attention_weights = masked_softmax(scores, valid_lens)
+        return torch.bmm(self.dropout(self.attention_weights), values)

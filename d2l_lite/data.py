@@ -1,0 +1,240 @@
+"""Text data of D2L §9.5 and §10.5: ``Vocab`` and the English-French corpus ``MTFraEng``.
+
+The corpus (Tatoeba sentences collected by manythings.org, CC-BY 2.0) is read from
+``<root>/fra-eng/fra.txt``; ``<root>`` is the ``root`` argument, else ``$D2L_LITE_DATA``, else a
+per-user cache folder. When the file is missing, d2l's ``fra-eng.zip`` is downloaded (base URL
+overridable with ``$D2L_LITE_DATA_URL``) to a temporary file, checked against its SHA-1 and only
+then extracted and renamed into place, so no half-written file is ever left behind.
+"""
+
+import collections
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .train import DataModule
+
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+FRA_ENG_ZIP = "fra-eng.zip"
+FRA_ENG_SHA1 = "94646ad1522d915e7b0f9296181140edcf86a4f5"
+
+
+class Vocab:
+    """Vocabulary: tokens with frequency >= ``min_freq``, plus ``<unk>`` and reserved tokens,
+    indexed in sorted order (d2l 1.0.3's numbering)."""
+
+    def __init__(self, tokens=(), min_freq=0, reserved_tokens=()):
+        tokens = list(tokens)
+        if tokens and isinstance(tokens[0], list):  # flatten a list of sentences
+            tokens = [token for line in tokens for token in line]
+        counter = collections.Counter(tokens)
+        self.token_freqs = sorted(counter.items(), key=lambda x: x[1], reverse=True)
+        self.idx_to_token = sorted(set(["<unk>", *reserved_tokens] + [
+            token for token, freq in self.token_freqs if freq >= min_freq]))
+        self.token_to_idx = {token: idx for idx, token in enumerate(self.idx_to_token)}
+
+    def __len__(self):
+        return len(self.idx_to_token)
+
+    def __getitem__(self, tokens):
+        """Index of a token (``<unk>``'s for unknown ones), or a list of indices for a list."""
+        if not isinstance(tokens, (list, tuple)):
+            return self.token_to_idx.get(tokens, self.unk)
+        return [self.__getitem__(token) for token in tokens]
+
+    def to_tokens(self, indices):
+        """Token of an index, or the list of tokens of a sequence of indices."""
+        if hasattr(indices, "__len__") and len(indices) > 1:
+            return [self.idx_to_token[int(index)] for index in indices]
+        return self.idx_to_token[int(indices[0]) if hasattr(indices, "__len__") else indices]
+
+    @property
+    def unk(self):
+        return self.token_to_idx["<unk>"]
+
+
+def data_root(root=None):
+    """``root``, else ``$D2L_LITE_DATA``, else ``$XDG_CACHE_HOME/d2l_lite`` (~/.cache/d2l_lite)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("D2L_LITE_DATA"):
+        return Path(os.environ["D2L_LITE_DATA"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "d2l_lite"
+
+
+def sha1_of(path):
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(url, dest, sha1):
+    """Download ``url`` to ``dest`` through a temporary file renamed only if its SHA-1 matches."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    shutil.copyfileobj(response, f, 1 << 20)
+            except urllib.error.HTTPError as e:
+                raise OSError(
+                    f"downloading {url} failed with HTTP {e.code} ({e.reason}): check the URL "
+                    f"(set D2L_LITE_DATA_URL to a mirror) or place the file at {dest} yourself"
+                ) from e
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                raise OSError(
+                    f"could not download {url} ({reason}): check your internet connection, or "
+                    f"place the file at {dest} yourself"
+                ) from e
+        got = sha1_of(tmp)
+        if got != sha1:
+            raise OSError(
+                f"the file downloaded from {url} has SHA-1 {got}, expected {sha1}: the download "
+                f"is corrupt or the mirror serves another file; nothing was kept, try again or "
+                f"set D2L_LITE_DATA_URL to another mirror"
+            )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+def fra_eng_path(root=None):
+    """Path of ``fra.txt`` under the data root, downloading and extracting it if missing."""
+    root = data_root(root)
+    target = root / "fra-eng" / "fra.txt"
+    if target.exists():
+        return target
+    archive = root / FRA_ENG_ZIP
+    if not archive.exists() or sha1_of(archive) != FRA_ENG_SHA1:
+        base = os.environ.get("D2L_LITE_DATA_URL") or DATA_URL
+        download(base.rstrip("/") + "/" + FRA_ENG_ZIP, archive, FRA_ENG_SHA1)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        with zipfile.ZipFile(archive) as z:
+            if "fra-eng/fra.txt" not in z.namelist():
+                raise OSError(f"{archive} does not contain fra-eng/fra.txt: delete it and retry")
+            z.extract("fra-eng/fra.txt", tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(Path(tmp) / "fra-eng" / "fra.txt", target)
+    return target
+
+
+def read_lines(path, n):
+    """The first ``n`` lines of a UTF-8 text file, joined with newlines (d2l reads them all)."""
+    lines = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                lines.append(line)
+                if len(lines) == n:
+                    break
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e}): delete it to download it again") from e
+    return "".join(lines)
+
+
+_SPACE_BEFORE_PUNCT = re.compile(r"(?<=[^ ])([,.!?])")
+
+
+class MTFraEng(DataModule):
+    """The English-French data set: (src, tgt_input, src_valid_len, tgt_label) arrays.
+
+    Same arrays and vocabularies as d2l 1.0.3, including its quirk of keeping
+    ``num_train + num_val + 1`` pairs (the validation split has ``num_val + 1``). Sentences are
+    padded or trimmed to ``num_steps`` tokens; targets get a leading ``<bos>``, so
+    ``tgt_input`` and ``tgt_label`` are both (N, num_steps). Only the lines used are read
+    and preprocessed.
+    """
+
+    def __init__(self, batch_size, num_steps=9, num_train=512, num_val=128, root=None):
+        super().__init__()
+        for name, value, low in (("batch_size", batch_size, 1), ("num_steps", num_steps, 1),
+                                 ("num_train", num_train, 1), ("num_val", num_val, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"MTFraEng: {name} must be an integer >= {low}, got {value!r}")
+        self.save_hyperparameters(ignore=("root",))
+        self.root = str(data_root(root))
+        self.path = fra_eng_path(self.root)
+        raw_text = read_lines(self.path, num_train + num_val + 1)
+        self.arrays, self.src_vocab, self.tgt_vocab = self._build_arrays(raw_text)
+
+    def _preprocess(self, text):
+        """Lowercase, replace non-breaking spaces and put a space before , . ! ? (d2l's rule)."""
+        text = text.replace("\u202f", " ").replace("\xa0", " ")
+        lowered = text.lower()
+        if len(lowered) != len(text):  # rare characters change length: use d2l's loop as is
+            return "".join(" " + c if i > 0 and c in ",.!?" and text[i - 1] != " " else c
+                           for i, c in enumerate(lowered))
+        return _SPACE_BEFORE_PUNCT.sub(r" \1", lowered)
+
+    def _tokenize(self, text, max_examples=None):
+        """Split lines into token lists ending in ``<eos>``; keeps lines 0..max_examples."""
+        src, tgt = [], []
+        for i, line in enumerate(text.split("\n")):
+            if max_examples and i > max_examples:
+                break
+            parts = line.split("\t")
+            if len(parts) == 2:
+                src.append([t for t in f"{parts[0]} <eos>".split(" ") if t])
+                tgt.append([t for t in f"{parts[1]} <eos>".split(" ") if t])
+        return src, tgt
+
+    def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None):
+        def build_array(sentences, vocab, is_tgt=False):
+            t = self.num_steps
+            sentences = [s[:t] if len(s) > t else s + ["<pad>"] * (t - len(s))
+                         for s in sentences]
+            if is_tgt:
+                sentences = [["<bos>"] + s for s in sentences]
+            if vocab is None:
+                vocab = Vocab(sentences, min_freq=2)
+            array = torch.tensor([vocab[s] for s in sentences], dtype=torch.int64)
+            valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
+            return array, vocab, valid_len
+
+        src, tgt = self._tokenize(self._preprocess(raw_text), self.num_train + self.num_val)
+        if src_vocab is None:
+            self._check_enough(len(src))
+        src_array, src_vocab, src_valid_len = build_array(src, src_vocab)
+        tgt_array, tgt_vocab, _ = build_array(tgt, tgt_vocab, True)
+        return ((src_array, tgt_array[:, :-1], src_valid_len, tgt_array[:, 1:]),
+                src_vocab, tgt_vocab)
+
+    def _check_enough(self, found):
+        wanted = self.num_train + self.num_val
+        where = getattr(self, "path", "the corpus")
+        if found == 0:
+            raise ValueError(
+                f"{where} holds no sentence pairs (expected lines 'English<TAB>French'): the "
+                f"file is empty or malformed; delete it to download it again")
+        if found < wanted:
+            raise ValueError(
+                f"num_train + num_val = {wanted} but {where} holds only {found} sentence pairs: "
+                f"lower num_train or num_val")
+
+    def get_dataloader(self, train):
+        idx = slice(0, self.num_train) if train else slice(self.num_train, None)
+        if not train and self.num_val == 0:
+            return None
+        return self.get_tensorloader(self.arrays, train, idx)
+
+    def build(self, src_sentences, tgt_sentences):
+        """Arrays for new sentence pairs with this data set's vocabularies (unknown -> <unk>)."""
+        raw_text = "\n".join(src + "\t" + tgt for src, tgt in zip(src_sentences, tgt_sentences))
+        arrays, _, _ = self._build_arrays(raw_text, self.src_vocab, self.tgt_vocab)
+        return arrays

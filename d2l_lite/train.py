@@ -1,0 +1,191 @@
+"""d2l's training API (after PyTorch Lightning): the ``Module`` says how to compute its loss and
+which optimiser it wants, the ``DataModule`` hands out batches, the ``Trainer`` owns the loop,
+the device, gradient clipping and the record of every epoch.
+"""
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from .plot import ProgressBoard
+from . import utils
+from .utils import HyperParameters
+
+
+class Module(nn.Module, HyperParameters):
+    """Base class of models: ``loss``, ``configure_optimizers``, training and validation steps."""
+
+    def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
+        super().__init__()
+        self.board = ProgressBoard(xlabel="epoch", ylabel="loss")
+
+    def loss(self, y_hat, y):
+        raise NotImplementedError
+
+    def forward(self, X):
+        assert hasattr(self, "net"), "Neural network is defined"
+        return self.net(X)
+
+    def plot(self, key, value, train):
+        """Record a point of the live plot (drawn by the trainer once per epoch, not per batch)."""
+        epoch = self.trainer.epoch + 1 if hasattr(self, "trainer") else 0
+        self.board.record(epoch, float(value), ("train_" if train else "val_") + key)
+
+    def training_step(self, batch):
+        """Loss of one batch (inputs..., labels); the trainer back-propagates it."""
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def validation_step(self, batch):
+        """Loss of one validation batch (the trainer runs it without autograd)."""
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+class TensorLoader:
+    """Minibatches of a tuple of tensors, as ``DataLoader(TensorDataset(...), shuffle=...)``.
+
+    Each pass draws from the global generator exactly what a ``DataLoader`` draws (a base
+    seed, then the ``RandomSampler``'s seed when shuffling), so a seeded run sees d2l's batches
+    and leaves the generator where d2l leaves it; slicing tensors avoids the per-example
+    indexing and collation of a ``DataLoader``.
+    """
+
+    def __init__(self, tensors, batch_size, shuffle):
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.n = len(tensors[0])
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        torch.empty((), dtype=torch.int64).random_()  # DataLoader's base seed for workers
+        if self.shuffle:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+        else:
+            order = None
+        for start in range(0, self.n, self.batch_size):
+            if order is None:
+                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+            else:
+                idx = order[start:start + self.batch_size]
+                yield tuple(t[idx] for t in self.tensors)
+
+
+class DataModule(HyperParameters):
+    """Base class of data: ``train_dataloader()`` and ``val_dataloader()``."""
+
+    def __init__(self, root="../data", num_workers=4):
+        self.save_hyperparameters()
+
+    def get_dataloader(self, train):
+        raise NotImplementedError
+
+    def train_dataloader(self):
+        return self.get_dataloader(train=True)
+
+    def val_dataloader(self):
+        return self.get_dataloader(train=False)
+
+    def get_tensorloader(self, tensors, train, indices=slice(0, None)):
+        """Loader over ``tensors[indices]``, shuffled when ``train``."""
+        return TensorLoader(tuple(a[indices] for a in tensors), self.batch_size, shuffle=train)
+
+
+class Trainer(HyperParameters):
+    """Fits a ``Module`` to a ``DataModule``.
+
+    Args:
+        max_epochs: number of passes over the training data.
+        num_gpus: GPUs to use; None (default) uses one when present, 0 forces the CPU.
+        gradient_clip_val: clip the global gradient norm to this value when > 0.
+
+    ``fit`` returns ``history``: one dict per epoch with ``epoch``, ``train_loss`` (mean over
+    the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
+    is kept on the trainer, so an interrupted fit still has what it recorded.
+    """
+
+    def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0):
+        self.save_hyperparameters()
+        wanted = 1 if num_gpus is None else num_gpus
+        self.gpus = [utils.gpu(i) for i in range(min(wanted, utils.num_gpus()))]
+        self.device = self.gpus[0] if self.gpus else torch.device("cpu")
+        self.history = []
+
+    def prepare_data(self, data):
+        self.train_dataloader = data.train_dataloader()
+        self.val_dataloader = data.val_dataloader()
+        self.num_train_batches = len(self.train_dataloader)
+        self.num_val_batches = len(self.val_dataloader) if self.val_dataloader is not None else 0
+
+    def prepare_batch(self, batch):
+        return [a.to(self.device) for a in batch]
+
+    def prepare_model(self, model):
+        model.trainer = self
+        model.board.xlim = [0, self.max_epochs]
+        model.to(self.device)
+        self.model = model
+
+    def fit(self, model, data):
+        """Train for ``max_epochs``; returns the per-epoch history (see the class docstring)."""
+        self.prepare_data(data)
+        self.prepare_model(model)
+        self.optim = model.configure_optimizers()
+        self.epoch, self.train_batch_idx, self.val_batch_idx = 0, 0, 0
+        self.history = []
+        try:
+            for self.epoch in range(self.max_epochs):
+                self.history.append(self.fit_epoch())
+                model.board.record(self.epoch + 1, self.history[-1]["train_loss"], "train_loss")
+                if self.history[-1]["val_loss"] is not None:
+                    model.board.record(self.epoch + 1, self.history[-1]["val_loss"], "val_loss")
+                model.board.draw(final=self.epoch + 1 == self.max_epochs)
+        finally:
+            model.board.close()
+        return self.history
+
+    def fit_epoch(self):
+        """One pass over the training data, then validation; returns the epoch's record."""
+        start = time.perf_counter()
+        self.model.train()
+        total = 0.0
+        for batch in self.train_dataloader:
+            loss = self.model.training_step(self.prepare_batch(batch))
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.gradient_clip_val > 0:
+                self.clip_gradients(self.gradient_clip_val, self.model)
+            self.optim.step()
+            total = total + loss.detach()
+            self.train_batch_idx += 1
+        train_loss = float(total) / self.num_train_batches
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"the training loss became {train_loss} in epoch {self.epoch + 1}: lower the "
+                f"learning rate or set gradient_clip_val; the epochs before are in "
+                f"trainer.history")
+        val_loss = None
+        if self.val_dataloader is not None:
+            self.model.eval()
+            total = 0.0
+            with torch.inference_mode():
+                for batch in self.val_dataloader:
+                    total = total + self.model.validation_step(self.prepare_batch(batch))
+                    self.val_batch_idx += 1
+            val_loss = float(total) / self.num_val_batches
+        return {"epoch": self.epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                "seconds": time.perf_counter() - start}
+
+    def clip_gradients(self, grad_clip_val, model):
+        """Scale all gradients by grad_clip_val / norm when their global norm exceeds it.
+
+        Same rule as d2l (no epsilon, unlike ``clip_grad_norm_``), without a host sync.
+        """
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        torch._foreach_mul_(grads, torch.clamp(grad_clip_val / norm, max=1.0))
