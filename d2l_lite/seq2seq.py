@@ -10,8 +10,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from .attention import AdditiveAttention, DotProductAttention
-from .rnn import gru_cell, layer_weights, lstm_cell, make_rnn, split_layers, stack_layers
-from .rnn import top_hidden
+from .rnn import (
+    gru_cell,
+    layer_weights,
+    lstm_cell,
+    make_rnn,
+    split_layers,
+    stack_layers,
+    top_hidden,
+)
 from .train import Module
 
 SCORERS = ("additive", "dot")

@@ -9,8 +9,8 @@ import time
 import torch
 from torch import nn
 
-from .plot import ProgressBoard
 from . import utils
+from .plot import ProgressBoard
 from .utils import HyperParameters
 
 
@@ -139,12 +139,14 @@ class Trainer(HyperParameters):
         self.epoch, self.train_batch_idx, self.val_batch_idx = 0, 0, 0
         self.history = []
         try:
-            for self.epoch in range(self.max_epochs):
-                self.history.append(self.fit_epoch())
-                model.board.record(self.epoch + 1, self.history[-1]["train_loss"], "train_loss")
-                if self.history[-1]["val_loss"] is not None:
-                    model.board.record(self.epoch + 1, self.history[-1]["val_loss"], "val_loss")
-                model.board.draw(final=self.epoch + 1 == self.max_epochs)
+            for epoch in range(self.max_epochs):
+                self.epoch = epoch
+                record = self.fit_epoch()
+                self.history.append(record)
+                model.board.record(epoch + 1, record["train_loss"], "train_loss")
+                if record["val_loss"] is not None:
+                    model.board.record(epoch + 1, record["val_loss"], "val_loss")
+                model.board.draw(final=epoch + 1 == self.max_epochs)
         finally:
             model.board.close()
         return self.history

@@ -1,0 +1,135 @@
+"""Trainer, loader and helpers: history, NaN stop, interruption, clipping, RNG parity."""
+
+import pytest
+import torch
+from torch import nn
+
+import d2l_lite as d2l
+
+
+class Regression(d2l.Module):
+    def __init__(self, lr=0.1, fail_at_epoch=None, interrupt_at_epoch=None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Linear(2, 1)
+
+    def loss(self, y_hat, y):
+        epoch = self.trainer.epoch + 1
+        if epoch == self.fail_at_epoch:
+            return ((y_hat - y) ** 2).mean() * float("nan")
+        if epoch == self.interrupt_at_epoch:
+            raise KeyboardInterrupt
+        return ((y_hat - y) ** 2).mean()
+
+
+class Line(d2l.DataModule):
+    def __init__(self, batch_size=16):
+        super().__init__()
+        self.save_hyperparameters()
+        g = torch.Generator().manual_seed(0)
+        self.X = torch.randn(96, 2, generator=g)
+        self.y = self.X @ torch.tensor([[2.0], [-1.0]]) + 0.5
+
+    def get_dataloader(self, train):
+        i = slice(0, 64) if train else slice(64, None)
+        return self.get_tensorloader((self.X, self.y), train, i)
+
+
+def test_fit_returns_a_record_per_epoch_and_learns():
+    torch.manual_seed(0)
+    history = d2l.Trainer(max_epochs=20).fit(Regression(), Line())
+    assert [r["epoch"] for r in history] == list(range(1, 21))
+    assert history[-1]["val_loss"] < 0.01 * history[0]["val_loss"]
+    assert all(r["seconds"] > 0 for r in history)
+
+
+def test_nan_loss_stops_with_an_error_naming_the_epoch():
+    trainer = d2l.Trainer(max_epochs=5)
+    with pytest.raises(FloatingPointError, match="became nan in epoch 3"):
+        trainer.fit(Regression(fail_at_epoch=3), Line())
+    assert [r["epoch"] for r in trainer.history] == [1, 2]
+
+
+def test_interrupted_fit_keeps_what_it_recorded():
+    trainer = d2l.Trainer(max_epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(Regression(interrupt_at_epoch=4), Line())
+    assert [r["epoch"] for r in trainer.history] == [1, 2, 3]
+
+
+def test_num_gpus_zero_forces_the_cpu():
+    assert d2l.Trainer(max_epochs=1, num_gpus=0).device == torch.device("cpu")
+
+
+def test_default_trainer_uses_a_gpu_when_present():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert d2l.Trainer(max_epochs=1).device.type == expected
+
+
+@pytest.mark.parametrize("scale", [1e-3, 10.0])
+def test_clip_gradients_follows_d2ls_rule(scale):
+    model = nn.Linear(5, 3)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * scale
+    grads = [p.grad.clone() for p in model.parameters()]
+    norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    d2l.Trainer(max_epochs=1).clip_gradients(1.0, model)
+    factor = 1.0 / norm if norm > 1 else 1.0
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g * factor)
+
+
+def test_tensor_loader_draws_dataloaders_batches_and_random_stream():
+    X = torch.arange(50).reshape(25, 2)
+    torch.manual_seed(3)
+    ours = [b[0] for b in d2l.DataModule.get_tensorloader(
+        type("D", (), {"batch_size": 8})(), (X,), train=True)]
+    after_ours = torch.rand(3)
+    torch.manual_seed(3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X), 8, shuffle=True)
+    theirs = [b[0] for b in loader]
+    after_theirs = torch.rand(3)
+    assert len(ours) == len(theirs) == 4
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)
+    assert torch.equal(after_ours, after_theirs)
+
+
+def test_no_figure_is_made_outside_a_notebook():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    model = Regression()
+    d2l.Trainer(max_epochs=2).fit(model, Line())
+    assert plt.get_fignums() == before
+    assert model.board.data["train_loss"][-1][0] == 2
+
+
+def test_set_seed_makes_runs_repeat():
+    d2l.set_seed(7)
+    a = torch.rand(3)
+    d2l.set_seed(7)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_save_hyperparameters_and_check_shape():
+    class Thing(d2l.HyperParameters):
+        def __init__(self, a, b=2, _hidden=3):
+            self.save_hyperparameters(ignore=["b"])
+
+    t = Thing(1)
+    assert t.hparams == {"a": 1} and t.a == 1 and not hasattr(t, "b")
+    d2l.check_shape(torch.zeros(2, 3), (2, 3))
+    with pytest.raises(AssertionError, match=r"\(2, 3\) != expected shape \(3, 2\)"):
+        d2l.check_shape(torch.zeros(2, 3), (3, 2))
+
+
+def test_add_to_class_registers_a_method():
+    class A:
+        pass
+
+    @d2l.add_to_class(A)
+    def double(self, x):
+        return 2 * x
+
+    assert A().double(3) == 6
