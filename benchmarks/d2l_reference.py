@@ -57,14 +57,21 @@ def _make_decoder(d2l):
     from torch import nn
 
     class D2LSeq2SeqAttentionDecoder(d2l.AttentionDecoder):
-        """D2L 1.0.3 §11.4's decoder, verbatim in behaviour."""
+        """D2L 1.0.3 §11.4's decoder, as printed, for ``rnn='gru', scoring='additive'``.
 
-        def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0):
+        The other variants are what a reader writes in d2l's style for the exercises: an
+        ``nn.LSTM`` called once per step on the pair (h, c), or ``d2l.DotProductAttention``.
+        """
+
+        def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0,
+                     rnn="gru", scoring="additive"):
             super().__init__()
-            self.attention = d2l.AdditiveAttention(num_hiddens, dropout)
+            self.is_lstm = rnn == "lstm"
+            self.attention = (d2l.AdditiveAttention(num_hiddens, dropout)
+                              if scoring == "additive" else d2l.DotProductAttention(dropout))
             self.embedding = nn.Embedding(vocab_size, embed_size)
-            self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers,
-                              dropout=dropout)
+            self.rnn = (nn.LSTM if self.is_lstm else nn.GRU)(
+                embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
             self.dense = nn.LazyLinear(vocab_size)
             self.apply(d2l.init_seq2seq)
 
@@ -77,7 +84,8 @@ def _make_decoder(d2l):
             X = self.embedding(X).permute(1, 0, 2)
             outputs, self._attention_weights = [], []
             for x in X:
-                query = torch.unsqueeze(hidden_state[-1], dim=1)
+                h = hidden_state[0] if self.is_lstm else hidden_state
+                query = torch.unsqueeze(h[-1], dim=1)
                 context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)
                 x = torch.cat((context, torch.unsqueeze(x, dim=1)), dim=-1)
                 out, hidden_state = self.rnn(x.permute(1, 0, 2), hidden_state)
@@ -91,3 +99,14 @@ def _make_decoder(d2l):
             return self._attention_weights
 
     return D2LSeq2SeqAttentionDecoder
+
+
+def make_encoder(d2l, vocab_size, embed_size, num_hiddens, num_layers, dropout, rnn="gru"):
+    """d2l's Seq2SeqEncoder; for ``rnn='lstm'`` its GRU swapped for an nn.LSTM, as a reader
+    of d2l would do it."""
+    from torch import nn
+
+    encoder = d2l.Seq2SeqEncoder(vocab_size, embed_size, num_hiddens, num_layers, dropout)
+    if rnn == "lstm":
+        encoder.rnn = nn.LSTM(embed_size, num_hiddens, num_layers, dropout=dropout)
+    return encoder

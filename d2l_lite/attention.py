@@ -25,6 +25,18 @@ def _check_valid_lens(scores, valid_lens):
         )
 
 
+def weighted_sum(weights, values):
+    """Attention pooling: weights (B, Q, K) times values (B, K, v) -> (B, Q, v).
+
+    For one query per sequence (a decoding step) a broadcast multiply-and-sum replaces
+    ``torch.bmm``: on CPU, bmm's backward for these thin matrices (inner size 1) is several
+    times slower. Same result up to float rounding.
+    """
+    if weights.shape[1] == 1:
+        return (weights.transpose(1, 2) * values).sum(1, keepdim=True)  # (B, 1, v)
+    return torch.bmm(weights, values)
+
+
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis of ``X`` that ignores keys at positions >= ``valid_lens``.
 
@@ -74,9 +86,12 @@ class DotProductAttention(nn.Module):
                 f"{d} and key size {keys.shape[-1]}: project one of them (or use "
                 f"AdditiveAttention, which accepts different sizes)"
             )
-        scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B, Q, K)
+        if queries.shape[1] == 1:  # one query: multiply-and-sum, faster than bmm (see above)
+            scores = (keys * queries).sum(-1).unsqueeze(1) / math.sqrt(d)  # (B, 1, K)
+        else:
+            scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(self.dropout(self.attention_weights), values)
+        return weighted_sum(self.dropout(self.attention_weights), values)
 
 
 class AdditiveAttention(nn.Module):
@@ -123,4 +138,4 @@ class AdditiveAttention(nn.Module):
         features = torch.tanh(queries.unsqueeze(2) + keys.unsqueeze(1))  # (B, Q, K, h)
         scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(self.dropout(self.attention_weights), values)
+        return weighted_sum(self.dropout(self.attention_weights), values)

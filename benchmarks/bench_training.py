@@ -1,0 +1,211 @@
+"""Time d2l_lite against d2l 1.0.3 on the §11.4 experiments, in one process, alternating.
+
+    python benchmarks/bench_training.py [--repeats 3] [--epochs 30] [--variants gru-additive ...]
+
+For each rnn x scoring variant and repeat, both implementations train the same model with the
+same hyperparameters (batch 128, 512 pairs, embed 256, 2x256, dropout 0.2, lr 0.005, clip 1)
+for the same epochs, as a reader runs them (d2l with its default live plot). The order of the
+two alternates between repeats. Quality is compared with one yardstick for both: the masked
+validation loss (padding excluded) and the mean BLEU of the four probe sentences.
+
+Then: building MTFraEng(batch_size=128), the FLOPs of a training step counted analytically
+against the FLOP/s achieved and the machine's matmul FLOP/s, and a profile by operator.
+d2l 1.0.3 is used when importable (``pip install --no-deps d2l==1.0.3``); otherwise only
+d2l_lite is timed. One process only: two torch processes on 2 cores slow each other badly.
+"""
+
+import argparse
+import contextlib
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import d2l_lite  # noqa: E402
+import d2l_reference  # noqa: E402
+from d2l_lite.flops import training_step_flops  # noqa: E402
+
+ENGS = ["go .", "i lost .", "he's calm .", "i'm home ."]
+FRAS = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
+HP = dict(embed_size=256, num_hiddens=256, num_layers=2, dropout=0.2, lr=0.005, batch_size=128)
+
+
+def build(lib, data, rnn, scoring, reference):
+    """Model of one variant with ``lib`` (d2l_lite or d2l) and its own decoder."""
+    V_src, V_tgt = len(data.src_vocab), len(data.tgt_vocab)
+    args = (HP["embed_size"], HP["num_hiddens"], HP["num_layers"], HP["dropout"])
+    if reference:
+        encoder = d2l_reference.make_encoder(lib, V_src, *args, rnn=rnn)
+    else:
+        encoder = lib.Seq2SeqEncoder(V_src, *args, rnn=rnn)
+    decoder = lib.Seq2SeqAttentionDecoder(V_tgt, *args, rnn=rnn, scoring=scoring)
+    return lib.Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=HP["lr"])
+
+
+@torch.no_grad()
+def quality(model, data):
+    """Masked validation loss and mean probe BLEU, computed the same way for both."""
+    model.eval()
+    total, count = 0.0, 0
+    for src, tgt, src_len, label in data.val_dataloader():
+        Y_hat = model(src, tgt, src_len)
+        mask = label != data.tgt_vocab["<pad>"]
+        losses = torch.nn.functional.cross_entropy(
+            Y_hat.reshape(-1, Y_hat.shape[-1]), label.reshape(-1), reduction="none")
+        total += float((losses * mask.reshape(-1)).sum())
+        count += int(mask.sum())
+    preds, _ = model.predict_step(data.build(ENGS, FRAS), "cpu", data.num_steps)
+    bleus = []
+    for fr, p in zip(FRAS, preds):
+        tokens = data.tgt_vocab.to_tokens(p)
+        tokens = tokens[:tokens.index("<eos>")] if "<eos>" in tokens else tokens
+        bleus.append(d2l_lite.bleu(" ".join(tokens), fr, k=2))
+    return total / count, sum(bleus) / len(bleus)
+
+
+def run_once(lib, data, rnn, scoring, epochs, seed, reference):
+    torch.manual_seed(seed)
+    model = build(lib, data, rnn, scoring, reference)
+    trainer = lib.Trainer(max_epochs=epochs, gradient_clip_val=1)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # d2l prints its figure outside Jupyter
+        trainer.fit(model, data)
+    seconds = time.perf_counter() - start
+    val_loss, bleu = quality(model, data)
+    return seconds, val_loss, bleu
+
+
+def spread(xs):
+    return f"{min(xs):.2f}-{max(xs):.2f}"
+
+
+def matmul_flops():
+    """Best FLOP/s of float32 matmuls: a large square one and the step's typical shape."""
+    out = {}
+    for m, k, n in [(2048, 2048, 2048), (128, 256, 768)]:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        reps = max(5, int(4e9 / (2 * m * k * n)))
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = min(best, (time.perf_counter() - start) / reps)
+        out[f"{m}x{k}x{n}"] = 2 * m * k * n / best
+    return out
+
+
+def step_profile(data, rnn, scoring):
+    """FLOP/s of a d2l_lite training step, and its top operators by self CPU time."""
+    torch.manual_seed(0)
+    model = build(d2l_lite, data, rnn, scoring, reference=False)
+    batch = next(iter(data.train_dataloader()))
+    model(*batch[:-1])
+    optim = model.configure_optimizers()
+    trainer = d2l_lite.Trainer(max_epochs=1, gradient_clip_val=1)
+
+    def step():
+        loss = model.loss(model(*batch[:-1]), batch[-1])
+        optim.zero_grad()
+        loss.backward()
+        trainer.clip_gradients(1, model)
+        optim.step()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(5):
+            step()
+    return statistics.median(times), prof
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--variants", nargs="+",
+                        default=["gru-additive", "lstm-additive", "gru-dot", "lstm-dot"])
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+
+    root = d2l_lite.data.data_root()
+    fra = d2l_lite.data.fra_eng_path(root)
+    d2l = d2l_reference.import_d2l(str(fra)) if d2l_reference.available() else None
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"d2l 1.0.3: {'yes' if d2l else 'not installed, timing d2l_lite only'}\n")
+
+    # Building the data set
+    libs = [("d2l_lite", d2l_lite)] + ([("d2l", d2l)] if d2l else [])
+    build_times = {name: [] for name, _ in libs}
+    for _ in range(5):
+        for name, lib in libs:
+            start = time.perf_counter()
+            lib.MTFraEng(batch_size=128)
+            build_times[name].append(time.perf_counter() - start)
+    line = f"MTFraEng(batch_size=128): d2l_lite {statistics.median(build_times['d2l_lite']):.4f} s"
+    if d2l:
+        ratio = statistics.median(build_times["d2l_lite"]) / statistics.median(build_times["d2l"])
+        line += f", d2l {statistics.median(build_times['d2l']):.3f} s, ratio {ratio:.3f}"
+    print(line + " (median of 5)\n")
+
+    data = {name: lib.MTFraEng(batch_size=HP["batch_size"]) for name, lib in libs}
+    rows = []
+    header = (f"{'variant':<14} {'impl':<9} {'fit s (median)':>14} {'spread':>12} "
+              f"{'val loss':>9} {'BLEU':>6} {'ratio':>6}")
+    print(f"fit, {args.epochs} epochs, {args.repeats} repeats, alternating\n{header}")
+    for variant in args.variants:
+        rnn, scoring = variant.split("-")
+        results = {name: [] for name, _ in libs}
+        for r in range(args.repeats):
+            order = libs if r % 2 == 0 else libs[::-1]
+            for name, lib in order:
+                results[name].append(run_once(lib, data[name], rnn, scoring, args.epochs,
+                                              seed=r, reference=name == "d2l"))
+        med = {name: statistics.median(x[0] for x in res) for name, res in results.items()}
+        for name, res in results.items():
+            ratio = med[name] / med["d2l"] if d2l else float("nan")
+            row = (variant, name, med[name], spread([x[0] for x in res]),
+                   statistics.mean(x[1] for x in res), statistics.mean(x[2] for x in res), ratio)
+            rows.append(row)
+            print(f"{row[0]:<14} {row[1]:<9} {row[2]:>14.2f} {row[3]:>12} {row[4]:>9.3f} "
+                  f"{row[5]:>6.3f} {row[6]:>6.2f}")
+    print("ratio: median fit time / d2l's; val loss: masked, mean over repeats; BLEU: mean of "
+          "the four probes, mean over repeats\n")
+
+    if args.no_profile:
+        return
+    peak = matmul_flops()
+    print("matmul FLOP/s (float32, best of 5): " +
+          ", ".join(f"{k}: {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
+    d = data["d2l_lite"]
+    for variant in args.variants:
+        rnn, scoring = variant.split("-")
+        seconds, prof = step_profile(d, rnn, scoring)
+        flops = training_step_flops(rnn, scoring, HP["batch_size"], d.num_steps, d.num_steps,
+                                    HP["embed_size"], HP["num_hiddens"], HP["num_layers"],
+                                    len(d.src_vocab), len(d.tgt_vocab))
+        rate = flops / seconds
+        print(f"{variant}: training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} GFLOP "
+              f"(analytic), {rate / 1e9:.0f} GFLOP/s = "
+              f"{rate / peak['128x256x768']:.0%} of the step-shaped matmul rate")
+        if variant == args.variants[0]:
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15,
+                                            max_name_column_width=40))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Analytic FLOP counts (one multiply-add = 2 FLOPs) for the §11.4 models.
+
+Only matrix products are counted (they are >95% of the arithmetic); element-wise work
+(tanh, sigmoid, softmax) is listed separately by ``scorer_flops`` because for the additive
+scorer it is not negligible. A training step costs about 3x the forward pass (the backward
+pass computes two products for each forward product).
+"""
+
+GATES = {"gru": 3, "lstm": 4}
+
+
+def scorer_flops(scoring, num_keys, query_size, key_size, num_hiddens=None, keys_cached=True):
+    """FLOPs to score one query against ``num_keys`` keys and mix the values (value size =
+    ``key_size``). Returns a dict with ``matmul``, ``elementwise`` and ``total``.
+
+    additive: W_q q (2 d_q h), [W_k k for every key (2 K d_k h) unless cached], h-wide add and
+    tanh per key (2 K h), w_v (2 K h); dot: q.k per key (2 K d) and the 1/sqrt(d) scale (K).
+    Both: softmax (~3 K) and the weighted sum of values (2 K d_v).
+    """
+    K = num_keys
+    mix = 2 * K * key_size
+    if scoring == "additive":
+        h = num_hiddens
+        matmul = 2 * query_size * h + 2 * K * h + mix
+        if not keys_cached:
+            matmul += 2 * K * key_size * h
+        elementwise = 2 * K * h + 3 * K
+    elif scoring == "dot":
+        if query_size != key_size:
+            raise ValueError("dot-product scoring needs query_size == key_size")
+        matmul = 2 * K * query_size + mix
+        elementwise = K + 3 * K
+    else:
+        raise ValueError(f"unknown scoring {scoring!r}: choose 'additive' or 'dot'")
+    return {"matmul": matmul, "elementwise": elementwise, "total": matmul + elementwise}
+
+
+def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hiddens,
+                  num_layers, src_vocab, tgt_vocab, keys_cached=True):
+    """Matmul FLOPs of one forward pass of encoder + Bahdanau decoder over a batch.
+
+    Embedding look-ups cost no FLOPs; ``src_vocab`` is unused and kept for symmetry.
+    """
+    G, H, E, L = GATES[rnn], num_hiddens, embed_size, num_layers
+    encoder = src_len * sum(2 * G * H * ((E if l == 0 else H) + H) for l in range(L))
+    decoder_rnn = 2 * G * H * (E + H + H) + (L - 1) * 2 * G * H * (2 * H)
+    scorer = scorer_flops(scoring, src_len, H, H, H, keys_cached=True)["matmul"]
+    per_step = decoder_rnn + scorer + 2 * H * tgt_vocab
+    if scoring == "additive":
+        keys = 2 * src_len * H * H  # W_k k: once per sentence, or at every step if not cached
+        per_step += keys if not keys_cached else 0
+        encoder += 0 if not keys_cached else keys
+    return batch_size * (encoder + tgt_len * per_step)
+
+
+def training_step_flops(*args, **kwargs):
+    """About 3x ``forward_flops``: forward, then two products per product in the backward."""
+    return 3 * forward_flops(*args, **kwargs)
