@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import d2l_lite  # noqa: E402
 import d2l_reference  # noqa: E402
+
+import d2l_lite  # noqa: E402
 from d2l_lite.flops import training_step_flops  # noqa: E402
 
 ENGS = ["go .", "i lost .", "he's calm .", "i'm home ."]

@@ -5,6 +5,7 @@ docstrings say so (``Seq2Seq.loss``, ``init_seq2seq``); the attention decoder al
 ``rnn='lstm'`` and ``scoring='dot'`` for the chapter's exercises.
 """
 
+from . import experiment, flops
 from .attention import AdditiveAttention, DotProductAttention, masked_softmax
 from .data import MTFraEng, Vocab
 from .metrics import bleu

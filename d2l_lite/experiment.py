@@ -1,0 +1,88 @@
+"""Helpers for the book's experiments: build and train a §11.4 model, translate, score.
+
+Nothing here is in d2l; it keeps the chapters short. ``HPARAMS`` are D2L §11.4's settings.
+"""
+
+import statistics
+
+import torch
+
+from .data import read_lines
+from .metrics import bleu
+from .seq2seq import Seq2Seq, Seq2SeqAttentionDecoder, Seq2SeqEncoder
+from .train import Trainer
+from .utils import set_seed
+
+HPARAMS = dict(embed_size=256, num_hiddens=256, num_layers=2, dropout=0.2, lr=0.005,
+               max_epochs=30, gradient_clip_val=1, batch_size=128)
+
+
+def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, **overrides):
+    """A Seq2Seq with ``enc_rnn`` (default: ``rnn``) encoder and an attention decoder."""
+    hp = {**HPARAMS, **overrides}
+    args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
+    encoder = Seq2SeqEncoder(len(data.src_vocab), *args, rnn=enc_rnn or rnn)
+    decoder = Seq2SeqAttentionDecoder(len(data.tgt_vocab), *args, rnn=rnn, scoring=scoring)
+    return Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
+
+
+def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, **overrides):
+    """Seed, build and fit one model; returns (model, history) (see ``Trainer.fit``)."""
+    hp = {**HPARAMS, **overrides}
+    set_seed(seed)
+    model = make_model(data, rnn, scoring, enc_rnn, **overrides)
+    trainer = Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"])
+    history = trainer.fit(model, data)
+    return model, history
+
+
+def num_parameters(model):
+    """Number of trainable parameters (after the first forward pass creates lazy ones)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def translate(model, data, src_sentences, tgt_sentences=None, save_attention_weights=False):
+    """Greedy translations (token lists, cut at <eos>) and, if asked, the attention maps.
+
+    Returns (translations, maps) where maps[i] is (steps, source positions) for sentence i.
+    """
+    tgt_sentences = tgt_sentences or ["" for _ in src_sentences]
+    batch = data.build(src_sentences, tgt_sentences)
+    device = next(model.parameters()).device
+    preds, steps = model.predict_step(batch, device, data.num_steps, save_attention_weights)
+    translations = []
+    for p in preds.cpu():
+        tokens = data.tgt_vocab.to_tokens(p)
+        translations.append(tokens[:tokens.index("<eos>")] if "<eos>" in tokens else tokens)
+    maps = torch.cat([s[0] for s in steps], 1).cpu() if steps else None  # (B, steps, K)
+    return translations, maps
+
+
+def mean_bleu(model, data, src_sentences, tgt_sentences, k=2):
+    """Mean sentence BLEU (D2L's ``bleu`` with k-grams) of the model's translations."""
+    translations, _ = translate(model, data, src_sentences, tgt_sentences)
+    return statistics.mean(bleu(" ".join(t), ref, k) for t, ref in zip(translations,
+                                                                           tgt_sentences))
+
+
+def held_out_pairs(data, n=500):
+    """``n`` preprocessed (English, French) pairs from the corpus lines after those trained
+    and validated on (d2l's MTFraEng uses lines 0..num_train+num_val)."""
+    first = data.num_train + data.num_val + 1
+    text = data._preprocess(read_lines(data.path, first + n))
+    lines = text.split("\n")[first:first + n]
+    pairs = [line.split("\t") for line in lines if line.count("\t") == 1]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+@torch.no_grad()
+def masked_val_loss(model, data):
+    """Validation loss averaged over non-<pad> target tokens (the same yardstick for all)."""
+    model.eval()
+    total, count = 0.0, 0
+    for src, tgt, src_len, label in data.val_dataloader():
+        logits = model(src, tgt, src_len)
+        n = int((label != data.tgt_vocab["<pad>"]).sum())
+        total += float(model.loss(logits, label)) * n
+        count += n
+    return total / count
