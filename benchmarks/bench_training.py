@@ -12,6 +12,10 @@ Then: building MTFraEng(batch_size=128), the FLOPs of a training step counted an
 against the FLOP/s achieved and the machine's matmul FLOP/s, and a profile by operator.
 d2l 1.0.3 is used when importable (``pip install --no-deps d2l==1.0.3``); otherwise only
 d2l_lite is timed. One process only: two torch processes on 2 cores slow each other badly.
+
+``--in-kernel`` runs the same benchmark inside a Jupyter kernel, where readers train: there
+the live plots really render (d2l redraws an SVG figure every other batch; d2l_lite updates a
+PNG at most once a second).
 """
 
 import argparse
@@ -30,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import d2l_reference  # noqa: E402
 
 import d2l_lite  # noqa: E402
+from d2l_lite import experiment  # noqa: E402
 from d2l_lite.flops import training_step_flops  # noqa: E402
 
 ENGS = ["go .", "i lost .", "he's calm .", "i'm home ."]
@@ -49,25 +54,9 @@ def build(lib, data, rnn, scoring, reference):
     return lib.Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=HP["lr"])
 
 
-@torch.no_grad()
 def quality(model, data):
     """Masked validation loss and mean probe BLEU, computed the same way for both."""
-    model.eval()
-    total, count = 0.0, 0
-    for src, tgt, src_len, label in data.val_dataloader():
-        Y_hat = model(src, tgt, src_len)
-        mask = label != data.tgt_vocab["<pad>"]
-        losses = torch.nn.functional.cross_entropy(
-            Y_hat.reshape(-1, Y_hat.shape[-1]), label.reshape(-1), reduction="none")
-        total += float((losses * mask.reshape(-1)).sum())
-        count += int(mask.sum())
-    preds, _ = model.predict_step(data.build(ENGS, FRAS), "cpu", data.num_steps)
-    bleus = []
-    for fr, p in zip(FRAS, preds):
-        tokens = data.tgt_vocab.to_tokens(p)
-        tokens = tokens[:tokens.index("<eos>")] if "<eos>" in tokens else tokens
-        bleus.append(d2l_lite.bleu(" ".join(tokens), fr, k=2))
-    return total / count, sum(bleus) / len(bleus)
+    return experiment.masked_val_loss(model, data), experiment.mean_bleu(model, data, ENGS, FRAS)
 
 
 def run_once(lib, data, rnn, scoring, epochs, seed, reference):
@@ -140,7 +129,11 @@ def main():
     parser.add_argument("--variants", nargs="+",
                         default=["gru-additive", "lstm-additive", "gru-dot", "lstm-dot"])
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--in-kernel", action="store_true",
+                        help="run inside a Jupyter kernel, as a notebook reader does")
     args = parser.parse_args()
+    if args.in_kernel:
+        return run_in_kernel([a for a in sys.argv[1:] if a != "--in-kernel"])
 
     root = d2l_lite.data.data_root()
     fra = d2l_lite.data.fra_eng_path(root)
@@ -206,6 +199,20 @@ def main():
         if variant == args.variants[0]:
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15,
                                             max_name_column_width=40))
+
+
+def run_in_kernel(argv):
+    """Execute this script in a fresh Jupyter kernel and print what it printed."""
+    import nbclient
+    import nbformat
+
+    code = f"%run {Path(__file__).resolve()} " + " ".join(argv)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=None, kernel_name="python3").execute()
+    print("(run inside a Jupyter kernel)")
+    for output in nb.cells[0].outputs:
+        if output.output_type == "stream":
+            print(output.text, end="")
 
 
 if __name__ == "__main__":

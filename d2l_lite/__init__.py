@@ -30,5 +30,6 @@ __all__ = [
     "Encoder", "EncoderDecoder", "HyperParameters", "MTFraEng", "Module", "ProgressBoard",
     "Seq2Seq", "Seq2SeqAttentionDecoder", "Seq2SeqEncoder", "Trainer", "Vocab", "add_to_class",
     "bleu", "check_shape", "cpu", "gpu", "init_seq2seq", "masked_softmax", "num_gpus",
-    "set_seed", "show_heatmaps", "try_gpu",
+    "set_seed", "show_heatmaps", "try_gpu", "experiment", "flops", "argmax", "concat",
+    "expand_dims", "numpy", "reshape",
 ]

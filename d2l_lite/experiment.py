@@ -6,6 +6,7 @@ Nothing here is in d2l; it keeps the chapters short. ``HPARAMS`` are D2L §11.4'
 import statistics
 
 import torch
+from torch.nn import functional as F
 
 from .data import read_lines
 from .metrics import bleu
@@ -26,11 +27,15 @@ def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, **overrides):
     return Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
 
 
-def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, **overrides):
-    """Seed, build and fit one model; returns (model, history) (see ``Trainer.fit``)."""
+def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, plot=False, **overrides):
+    """Seed, build and fit one model; returns (model, history) (see ``Trainer.fit``).
+
+    The live loss plot is off unless ``plot``: the chapters train many models in one cell.
+    """
     hp = {**HPARAMS, **overrides}
     set_seed(seed)
     model = make_model(data, rnn, scoring, enc_rnn, **overrides)
+    model.board.display = plot
     trainer = Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"])
     history = trainer.fit(model, data)
     return model, history
@@ -77,12 +82,17 @@ def held_out_pairs(data, n=500):
 
 @torch.no_grad()
 def masked_val_loss(model, data):
-    """Validation loss averaged over non-<pad> target tokens (the same yardstick for all)."""
+    """Validation cross-entropy averaged over non-<pad> target tokens.
+
+    Computed here rather than with ``model.loss``, so that it is the same yardstick for every
+    model, d2l 1.0.3's (whose loss includes padding) among them.
+    """
     model.eval()
+    pad = data.tgt_vocab["<pad>"]
     total, count = 0.0, 0
     for src, tgt, src_len, label in data.val_dataloader():
         logits = model(src, tgt, src_len)
-        n = int((label != data.tgt_vocab["<pad>"]).sum())
-        total += float(model.loss(logits, label)) * n
-        count += n
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), label.reshape(-1),
+                                       ignore_index=pad, reduction="sum"))
+        count += int((label != pad).sum())
     return total / count

@@ -1,8 +1,9 @@
 """Figures: the live loss plot of training (``ProgressBoard``) and attention heatmaps.
 
 Figures are PNG (retina) in notebooks: SVG text would differ between runs and machines.
-The live plot draws only inside a Jupyter kernel, once per epoch at most every
-``min_interval`` seconds, and replaces its previous image instead of adding one.
+The live plot draws only inside a Jupyter kernel, at most once per epoch, and replaces its
+previous image instead of adding one. Redraws are spaced so that rendering takes at most 5% of
+the wall time (and at least ``min_interval`` seconds apart).
 """
 
 import time
@@ -29,8 +30,9 @@ def use_png_display():
 class ProgressBoard:
     """Records (x, y) points per label and, in a notebook, plots them as they come.
 
-    ``record`` is cheap and is all that happens outside a notebook; ``draw`` renders at most
-    every ``min_interval`` seconds (and always when ``final``).
+    ``record`` is cheap and is all that happens outside a notebook; ``draw`` renders when
+    ``final``, and otherwise only if ``min_interval`` seconds and 20 times the last render's
+    duration have passed since the last render.
     """
 
     def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
@@ -40,7 +42,7 @@ class ProgressBoard:
         self.xscale, self.yscale, self.ls, self.colors = xscale, yscale, ls, colors
         self.fig, self.axes, self.figsize, self.display = fig, axes, figsize, display
         self.min_interval = min_interval
-        self.data, self._handle, self._last_draw = {}, None, 0.0
+        self.data, self._handle, self._last_draw, self._render_seconds = {}, None, 0.0, 0.0
 
     def record(self, x, y, label):
         """Add the point (x, y) to the line ``label``."""
@@ -53,9 +55,9 @@ class ProgressBoard:
         if not (self.display and in_notebook() and self.data):
             return
         now = time.perf_counter()
-        if not final and now - self._last_draw < self.min_interval:
+        wait = max(self.min_interval, 20 * self._render_seconds)
+        if not final and now - self._last_draw < wait:
             return
-        self._last_draw = now
         from IPython import display
         from matplotlib import pyplot as plt
 
@@ -81,6 +83,8 @@ class ProgressBoard:
             self._handle = display.display(self.fig, display_id=True)
         else:
             self._handle.update(self.fig)
+        self._last_draw = time.perf_counter()
+        self._render_seconds = self._last_draw - now
 
     def close(self):
         """Close the figure so the notebook does not show it a second time."""

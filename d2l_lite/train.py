@@ -19,7 +19,7 @@ class Module(nn.Module, HyperParameters):
 
     def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
         super().__init__()
-        self.board = ProgressBoard(xlabel="epoch", ylabel="loss")
+        self.board = ProgressBoard(xlabel="epoch", ylabel="loss (nats per token)")
 
     def loss(self, y_hat, y):
         raise NotImplementedError
