@@ -7,6 +7,7 @@ Run after ``jupyter-book build .``:  pytest tests/browser/check_pages.py
 import functools
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,15 @@ def test_page_renders_with_images_and_without_errors(browser, server, page):
         "return Array.from(document.querySelectorAll('.cell_output .output.error, "
         ".cell_output .output.traceback, .cell_output .stderr')).map(e => e.textContent)")
     assert not [e for e in errors if "Traceback" in e or "Error" in e], f"{page}: {errors}"
+    has_math = b.execute_script("return document.querySelectorAll('main .math').length")
+    if has_math:  # MathJax (served with the book) typesets every formula
+        rendered = 0
+        for _ in range(50):
+            rendered = b.execute_script("return document.querySelectorAll('mjx-container').length")
+            if rendered >= has_math:
+                break
+            time.sleep(0.1)
+        assert rendered >= has_math, f"{page}: {has_math} formulas, {rendered} typeset"
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = b.execute_script("return document.body.scrollHeight")
     b.set_window_size(1280, min(max(height, 800), 12000))
