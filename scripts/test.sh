@@ -22,7 +22,8 @@ stage "unit tests and notebook pairs"
 python -m pytest tests -q -p no:cacheprovider
 
 stage "nbval: every notebook re-executed and compared, one at a time"
-python -m pytest --nbval book/*.ipynb --nbval-sanitize-with tests/nbval_sanitize.cfg \
+python -m pytest --nbval --nbval-current-env book/*.ipynb \
+  --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=1200 -q -p no:cacheprovider
 
 stage "book build (warnings are errors)"
