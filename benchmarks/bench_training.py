@@ -202,17 +202,28 @@ def main():
 
 
 def run_in_kernel(argv):
-    """Execute this script in a fresh Jupyter kernel and print what it printed."""
+    """Execute this script in a fresh Jupyter kernel and print what it printed.
+
+    Its printing goes to a file: d2l's live plot clears the cell's output as it redraws.
+    """
+    import tempfile
+
     import nbclient
     import nbformat
 
-    code = f"%run {Path(__file__).resolve()} " + " ".join(argv)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    nbclient.NotebookClient(nb, timeout=None, kernel_name="python3").execute()
-    print("(run inside a Jupyter kernel)")
-    for output in nb.cells[0].outputs:
-        if output.output_type == "stream":
-            print(output.text, end="")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "out.txt"
+        code = (f"import sys\n_log = open({str(log)!r}, 'w', buffering=1)\n"
+                f"sys.stdout = _log\ntry:\n"
+                f"    %run {Path(__file__).resolve()} {' '.join(argv)}\n"
+                f"finally:\n    sys.stdout = sys.__stdout__\n    _log.close()\n")
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nbclient.NotebookClient(nb, timeout=None, kernel_name="python3").execute()
+        print("(run inside a Jupyter kernel)")
+        print(log.read_text(), end="")
+        errors = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+        if errors:  # %run reports an exception instead of raising it
+            sys.exit(f"the benchmark failed in the kernel: {errors[0].ename}: {errors[0].evalue}")
 
 
 if __name__ == "__main__":

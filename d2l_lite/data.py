@@ -51,10 +51,12 @@ class Vocab:
         return [self.__getitem__(token) for token in tokens]
 
     def to_tokens(self, indices):
-        """Token of an index, or the list of tokens of a sequence of indices."""
-        if hasattr(indices, "__len__") and len(indices) > 1:
+        """Token of an index, or the list of tokens of a sequence of indices (as in d2l, a
+        sequence of length one gives its token, not a list)."""
+        is_sequence = hasattr(indices, "__len__") and getattr(indices, "ndim", 1) > 0
+        if is_sequence and len(indices) > 1:
             return [self.idx_to_token[int(index)] for index in indices]
-        return self.idx_to_token[int(indices[0]) if hasattr(indices, "__len__") else indices]
+        return self.idx_to_token[int(indices[0] if is_sequence else indices)]
 
     @property
     def unk(self):

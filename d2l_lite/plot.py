@@ -2,7 +2,7 @@
 
 Figures are PNG (retina) in notebooks: SVG text would differ between runs and machines.
 The live plot draws only inside a Jupyter kernel, at most once per epoch, and replaces its
-previous image instead of adding one. Redraws are spaced so that rendering takes at most 5% of
+previous image instead of adding one. Redraws are spaced so that rendering takes at most 2% of
 the wall time (and at least ``min_interval`` seconds apart).
 """
 
@@ -31,13 +31,13 @@ class ProgressBoard:
     """Records (x, y) points per label and, in a notebook, plots them as they come.
 
     ``record`` is cheap and is all that happens outside a notebook; ``draw`` renders when
-    ``final``, and otherwise only if ``min_interval`` seconds and 20 times the last render's
-    duration have passed since the last render.
+    ``final``, and otherwise only if ``min_interval`` seconds and 50 times the last render's
+    duration have passed since the last render (or, for the first one, since the first call).
     """
 
     def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
                  yscale="linear", ls=("-", "--", "-.", ":"), colors=("C0", "C1", "C2", "C3"),
-                 fig=None, axes=None, figsize=(3.5, 2.5), display=True, min_interval=1.0):
+                 fig=None, axes=None, figsize=(3.5, 2.5), display=True, min_interval=2.0):
         self.xlabel, self.ylabel, self.xlim, self.ylim = xlabel, ylabel, xlim, ylim
         self.xscale, self.yscale, self.ls, self.colors = xscale, yscale, ls, colors
         self.fig, self.axes, self.figsize, self.display = fig, axes, figsize, display
@@ -55,7 +55,9 @@ class ProgressBoard:
         if not (self.display and in_notebook() and self.data):
             return
         now = time.perf_counter()
-        wait = max(self.min_interval, 20 * self._render_seconds)
+        if not self._last_draw:
+            self._last_draw = now  # the clock starts at the first call
+        wait = max(self.min_interval, 50 * self._render_seconds)
         if not final and now - self._last_draw < wait:
             return
         from IPython import display

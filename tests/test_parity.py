@@ -129,3 +129,10 @@ def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root):
         ours = ours[:ours.index("<eos>")] if "<eos>" in ours else ours
         assert ours == tokens
         assert d2l.bleu(" ".join(ours), fr, k=2) == pytest.approx(score)
+
+
+def test_vocab_to_tokens_accepts_an_index_a_scalar_tensor_or_a_sequence():
+    vocab = d2l.Vocab([["a", "b", "a", "b"]])
+    assert vocab.to_tokens(1) == vocab.to_tokens(torch.tensor(1)) == "a"
+    assert vocab.to_tokens(torch.tensor([1])) == "a"
+    assert vocab.to_tokens(torch.tensor([1, 2])) == ["a", "b"]
