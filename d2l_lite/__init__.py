@@ -21,7 +21,21 @@ from .seq2seq import (
     init_seq2seq,
 )
 from .train import DataModule, Module, Trainer
-from .utils import HyperParameters, add_to_class, check_shape, cpu, gpu, num_gpus, set_seed, try_gpu
+from .utils import (
+    HyperParameters,
+    add_to_class,
+    argmax,
+    check_shape,
+    concat,
+    cpu,
+    expand_dims,
+    gpu,
+    num_gpus,
+    numpy,
+    reshape,
+    set_seed,
+    try_gpu,
+)
 
 __version__ = "0.1.0"
 
