@@ -10,6 +10,7 @@ Notebooks run sequentially: two torch processes on two cores slow each other dow
 """
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -53,8 +54,16 @@ def environment():
                 d2l_lite=d2l_lite.__version__)
 
 
+def stable_ids(nb):
+    """Cell ids from each cell's position and source, so that re-executing an unchanged
+    chapter does not rewrite them (jupytext draws new random ids at every read)."""
+    for i, cell in enumerate(nb.cells):
+        cell.id = hashlib.sha1(f"{i}\n{cell.source}".encode()).hexdigest()[:12]
+    return nb
+
+
 def execute(name):
-    nb = jupytext.read(BOOK / f"{name}.md")
+    nb = stable_ids(jupytext.read(BOOK / f"{name}.md"))
     client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3",
                                      resources={"metadata": {"path": str(BOOK)}},
                                      record_timing=False)

@@ -13,14 +13,19 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+LOG=.venv/setup.log
+pip_install() {  # quiet unless it fails; the full output stays in .venv/setup.log
+  python -m pip install -q "$@" >>"$LOG" 2>&1 || { cat "$LOG"; echo "setup: pip install $* failed"; exit 1; }
+}
+: >"$LOG"
+pip_install --upgrade pip
 if ! python -c "import torch" 2>/dev/null; then
   echo "setup: installing $TORCH_SPEC"
-  python -m pip install -q "$TORCH_SPEC" 2>&1 | grep -v "is ignored" || true
+  pip_install "$TORCH_SPEC"
 fi
 echo "setup: installing requirements.txt and d2l_lite"
-python -m pip install -q -r requirements.txt -e . 2>&1 | grep -v "is ignored" || true
-python -c "import torch, d2l_lite, jupyter_book" || { echo "setup failed: see the pip output above"; exit 1; }
+pip_install -r requirements.txt -e .
+python -c "import torch, d2l_lite, jupyter_book" || { echo "setup failed: see $LOG"; exit 1; }
 
 # The corpus: $D2L_LITE_DATA, else ../shared/data beside the checkout when it exists;
 # otherwise d2l_lite downloads it on first use.
