@@ -66,3 +66,15 @@ def test_toc_names_every_notebook_chapter_with_its_ipynb_extension():
 def test_chapter_starts_by_making_d2l_lite_importable(md):
     first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
     assert 'find_spec("d2l_lite")' in first_code.source or md.stem == "reproducibility"
+
+
+@pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
+def test_cell_ids_are_stable_so_re_execution_does_not_rewrite_them(md):
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from execute_notebooks import stable_ids
+
+    expected = [c.id for c in stable_ids(jupytext.read(md)).cells]
+    stored = [c["id"] for c in json.loads(md.with_suffix(".ipynb").read_text())["cells"]]
+    assert stored == expected
