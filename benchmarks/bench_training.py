@@ -191,7 +191,7 @@ def main():
         seconds, prof = step_profile(d, rnn, scoring)
         flops = training_step_flops(rnn, scoring, HP["batch_size"], d.num_steps, d.num_steps,
                                     HP["embed_size"], HP["num_hiddens"], HP["num_layers"],
-                                    len(d.src_vocab), len(d.tgt_vocab))
+                                    len(d.tgt_vocab))
         rate = flops / seconds
         print(f"{variant}: training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} GFLOP "
               f"(analytic), {rate / 1e9:.0f} GFLOP/s = "

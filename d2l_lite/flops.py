@@ -36,21 +36,20 @@ def scorer_flops(scoring, num_keys, query_size, key_size, num_hiddens=None, keys
 
 
 def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hiddens,
-                  num_layers, src_vocab, tgt_vocab, keys_cached=True):
+                  num_layers, tgt_vocab, keys_cached=True):
     """Matmul FLOPs of one forward pass of encoder + Bahdanau decoder over a batch.
 
-    Embedding look-ups cost no FLOPs; ``src_vocab`` is unused and kept for symmetry.
+    Embedding look-ups cost no FLOPs. With additive scoring the key projection W_k k costs
+    ``2 K H H`` once per sentence when ``keys_cached`` (d2l_lite), else at every step (d2l).
     """
     G, H, E, L = GATES[rnn], num_hiddens, embed_size, num_layers
     encoder = src_len * sum(2 * G * H * ((E if l == 0 else H) + H) for l in range(L))
     decoder_rnn = 2 * G * H * (E + H + H) + (L - 1) * 2 * G * H * (2 * H)
-    scorer = scorer_flops(scoring, src_len, H, H, H, keys_cached=True)["matmul"]
+    scorer = scorer_flops(scoring, src_len, H, H, H)["matmul"]  # per step, keys not counted
     per_step = decoder_rnn + scorer + 2 * H * tgt_vocab
-    if scoring == "additive":
-        keys = 2 * src_len * H * H  # W_k k: once per sentence, or at every step if not cached
-        per_step += keys if not keys_cached else 0
-        encoder += 0 if not keys_cached else keys
-    return batch_size * (encoder + tgt_len * per_step)
+    keys = 2 * src_len * H * H if scoring == "additive" else 0
+    per_sentence = encoder + (keys if keys_cached else tgt_len * keys)
+    return batch_size * (per_sentence + tgt_len * per_step)
 
 
 def training_step_flops(*args, **kwargs):
