@@ -159,7 +159,7 @@ def main():
     data = {name: lib.MTFraEng(batch_size=HP["batch_size"]) for name, lib in libs}
     rows = []
     header = (f"{'variant':<14} {'impl':<9} {'fit s (median)':>14} {'spread':>12} "
-              f"{'val loss':>9} {'BLEU':>6} {'ratio':>6}")
+              f"{'val loss':>9} {'(seeds)':>12} {'BLEU':>6} {'ratio':>6}")
     print(f"fit, {args.epochs} epochs, {args.repeats} repeats, alternating\n{header}")
     for variant in args.variants:
         rnn, scoring = variant.split("-")
@@ -173,12 +173,13 @@ def main():
         for name, res in results.items():
             ratio = med[name] / med["d2l"] if d2l else float("nan")
             row = (variant, name, med[name], spread([x[0] for x in res]),
-                   statistics.mean(x[1] for x in res), statistics.mean(x[2] for x in res), ratio)
+                   statistics.mean(x[1] for x in res), spread([x[1] for x in res]),
+                   statistics.mean(x[2] for x in res), ratio)
             rows.append(row)
             print(f"{row[0]:<14} {row[1]:<9} {row[2]:>14.2f} {row[3]:>12} {row[4]:>9.3f} "
-                  f"{row[5]:>6.3f} {row[6]:>6.2f}")
-    print("ratio: median fit time / d2l's; val loss: masked, mean over repeats; BLEU: mean of "
-          "the four probes, mean over repeats\n")
+                  f"{row[5]:>12} {row[6]:>6.3f} {row[7]:>6.2f}")
+    print("ratio: median fit time / d2l's; val loss: masked, mean and range over the repeats "
+          "(seeds); BLEU: mean of the four probes, mean over repeats\n")
 
     if args.no_profile:
         return
@@ -191,7 +192,7 @@ def main():
         seconds, prof = step_profile(d, rnn, scoring)
         flops = training_step_flops(rnn, scoring, HP["batch_size"], d.num_steps, d.num_steps,
                                     HP["embed_size"], HP["num_hiddens"], HP["num_layers"],
-                                    len(d.tgt_vocab))
+                                    len(d.tgt_vocab), src_vocab=len(d.src_vocab))
         rate = flops / seconds
         print(f"{variant}: training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} GFLOP "
               f"(analytic), {rate / 1e9:.0f} GFLOP/s = "

@@ -1,8 +1,10 @@
 """Attention scoring as in D2L §11.3: masked softmax, scaled dot-product and additive attention.
 
-Both scorers share one interface, ``forward(queries, keys, values, valid_lens)``, plus
-``prepare_keys(keys)``: what a decoder may compute once per source sentence and pass back as
-``prepared_keys`` at every decoding step (for additive attention, the key projection ``W_k k``).
+Both scorers share one interface, ``forward(queries, keys, values, valid_lens)``, plus two
+methods for a decoder that queries the same keys at every step: ``prepare_keys(keys)``, what
+can be computed once per source sentence (for additive attention, the key projection ``W_k k``),
+and ``step_weights(query, prepared_keys, key_mask)``, the attention weights of one query per
+sequence from those prepared keys, with a mask (``key_mask``) computed once per sentence too.
 """
 
 import math
@@ -40,6 +42,21 @@ def weighted_sum(weights, values):
     return torch.bmm(weights, values)
 
 
+def key_mask(valid_lens, num_keys):
+    """Boolean mask (B, K), True for the keys at positions < ``valid_lens`` (B,); None if None."""
+    if valid_lens is None:
+        return None
+    return torch.arange(num_keys, device=valid_lens.device) < valid_lens.reshape(-1, 1)
+
+
+def masked_softmax_with_mask(scores, mask):
+    """Softmax over the last axis with keys where ``mask`` is False set to ``MASK_VALUE``, as
+    ``masked_softmax``; scores (B, K) or (B, Q, K), mask broadcastable to them, or None."""
+    if mask is None:
+        return F.softmax(scores, dim=-1)
+    return F.softmax(scores.masked_fill(~mask, MASK_VALUE), dim=-1)
+
+
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis of ``X`` that ignores keys at positions >= ``valid_lens``.
 
@@ -58,8 +75,7 @@ def masked_softmax(X, valid_lens):
     _check_valid_lens(X, valid_lens)
     lens = valid_lens.reshape(X.shape[0], -1, 1)  # (B, 1 or Q, 1)
     positions = torch.arange(X.shape[-1], device=X.device)  # (K,)
-    mask = positions < lens  # (B, 1 or Q, K)
-    return F.softmax(X.masked_fill(~mask, MASK_VALUE), dim=-1)
+    return masked_softmax_with_mask(X, positions < lens)  # mask (B, 1 or Q, K)
 
 
 class DotProductAttention(nn.Module):
@@ -95,6 +111,12 @@ class DotProductAttention(nn.Module):
             scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
         return weighted_sum(self.dropout(self.attention_weights), values)
+
+    def step_weights(self, query, prepared_keys, mask):
+        """Weights of one query per sequence: query (B, d), prepared_keys (B, K, d), mask
+        (B, K) from ``key_mask`` or None -> (B, K), before dropout."""
+        scores = (prepared_keys * query.unsqueeze(1)).sum(-1) / math.sqrt(query.shape[-1])
+        return masked_softmax_with_mask(scores, mask)
 
 
 class AdditiveAttention(nn.Module):
@@ -142,3 +164,10 @@ class AdditiveAttention(nn.Module):
         scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
         return weighted_sum(self.dropout(self.attention_weights), values)
+
+    def step_weights(self, query, prepared_keys, mask):
+        """Weights of one query per sequence: query (B, d_q), prepared_keys (B, K, h) from
+        ``prepare_keys``, mask (B, K) from ``key_mask`` or None -> (B, K), before dropout."""
+        features = (prepared_keys + self.W_q(query).unsqueeze(1)).tanh_()  # (B, K, h)
+        scores = features @ self.w_v.weight.squeeze(0)  # (B, K)
+        return masked_softmax_with_mask(scores, mask)

@@ -9,14 +9,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .attention import AdditiveAttention, DotProductAttention
+from .attention import AdditiveAttention, DotProductAttention, key_mask
 from .rnn import (
+    dropout_noise,
+    embedding_gates,
     gru_cell,
     layer_weights,
     lstm_cell,
     make_rnn,
     split_layers,
     stack_layers,
+    stacked_rnn,
     top_hidden,
 )
 from .train import Module
@@ -122,10 +125,14 @@ class Seq2SeqEncoder(Encoder):
         self._register_load_state_dict_pre_hook(_accept_d2l_encoder_keys)
 
     def forward(self, X, *args):
-        """X (B, K) token ids -> (outputs (K, B, H), state (L, B, H) or (h, c) for an LSTM)."""
-        embs = self.embedding(X.t().long())  # (K, B, E)
-        outputs, state = self.rnn(embs)  # (K, B, H)
-        return outputs, state
+        """X (B, K) token ids -> (outputs (K, B, H), state (L, B, H) or (h, c) for an LSTM).
+
+        On the CPU the RNN runs step by step from its weights (``stacked_rnn``, fewer FLOPs
+        for the first layer's input gates); elsewhere ``nn.GRU``/``nn.LSTM`` (cuDNN) run it.
+        """
+        if X.device.type == "cpu":
+            return stacked_rnn(self.rnn, self.embedding, X.t(), self.training)
+        return self.rnn(self.embedding(X.t().long()))  # (K, B, H), state
 
 
 def _accept_d2l_encoder_keys(state_dict, prefix, *args):
@@ -191,32 +198,47 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
     def forward(self, X, state):
         """X (B, T) token ids -> (logits (B, T, V), new state)."""
         enc_outputs, hidden_state, enc_valid_lens, prepared_keys = state
-        H, p = self.num_hiddens, self.rnn.dropout if self.training else 0.0
+        H, (B, K) = self.num_hiddens, enc_outputs.shape[:2]
         cell = lstm_cell if self.is_lstm else gru_cell
         weights = [layer_weights(self.rnn, l) for l in range(self.rnn.num_layers)]
-        embs = self.embedding(X.t().long())  # (T, B, E)
         # Layer 0's input is [context; embedding]. The embedding's share of its input gates
-        # does not depend on the state: compute it for all T steps in one matmul.
+        # does not depend on the state: compute it for all T steps at once.
         w_ih0, _, b_ih0, _ = weights[0]
-        emb_gates = F.linear(embs, w_ih0[:, H:], b_ih0)  # (T, B, G*H)
+        emb_gates = embedding_gates(self.embedding, X.t(), w_ih0[:, H:], b_ih0)  # (T, B, G*H)
         w_context = w_ih0[:, :H]  # (G*H, H)
+        mask = key_mask(enc_valid_lens, K)  # (B, K), the same at every step
+        noise = self._dropout_noise(len(emb_gates), B, K, enc_outputs.device)
         layers = split_layers(hidden_state, self.is_lstm)  # L states, each (B, H) or (h, c)
         outputs, self._attention_weights = [], []
-        for emb_gate in emb_gates:
-            query = top_hidden(layers[-1], self.is_lstm).unsqueeze(1)  # (B, 1, H)
-            context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens,
-                                     prepared_keys=prepared_keys)  # (B, 1, H)
-            gates = emb_gate + F.linear(context.squeeze(1), w_context)  # (B, G*H)
+        for emb_gate, (attention_noise, *layer_noise) in zip(emb_gates, noise):
+            query = top_hidden(layers[-1], self.is_lstm)  # (B, H)
+            weights_t = self.attention.step_weights(query, prepared_keys, mask)  # (B, K)
+            self._attention_weights.append(weights_t.unsqueeze(1))
+            if attention_noise is not None:  # dropout on the attention weights, as d2l
+                weights_t = weights_t * attention_noise
+            context = (weights_t.unsqueeze(2) * enc_outputs).sum(1)  # (B, H)
+            gates = emb_gate + F.linear(context, w_context)  # (B, G*H)
             for l, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
                 if l > 0:  # deeper layers read the (dropped-out) output of the layer below
-                    x = F.dropout(top_hidden(layers[l - 1], self.is_lstm), p, self.training)
+                    x = top_hidden(layers[l - 1], self.is_lstm)
+                    if layer_noise[l - 1] is not None:
+                        x = x * layer_noise[l - 1]
                     gates = F.linear(x, w_ih, b_ih)
                 layers[l] = cell(gates, layers[l], w_hh, b_hh)
             outputs.append(top_hidden(layers[-1], self.is_lstm))  # (B, H)
-            self._attention_weights.append(self.attention.attention_weights)
         logits = self.dense(torch.stack(outputs, 1))  # (B, T, V)
         hidden_state = stack_layers(layers, self.is_lstm)
         return logits, [enc_outputs, hidden_state, enc_valid_lens, prepared_keys]
+
+    def _dropout_noise(self, steps, B, K, device):
+        """Per step: the dropout noise of the attention weights (B, K), then of the input of
+        each layer above the first (B, H), drawn in d2l's order (``dropout_noise``); all None
+        when not training."""
+        p_attention = self.attention.dropout.p if self.training else 0.0
+        p_rnn = self.rnn.dropout if self.training else 0.0
+        specs = [((B, K), p_attention)] + [((B, self.num_hiddens), p_rnn)] * (
+            self.rnn.num_layers - 1)
+        return dropout_noise(specs, steps, device)
 
     @property
     def attention_weights(self):

@@ -34,3 +34,12 @@ def test_caching_keys_saves_the_projection_at_all_but_one_step():
     assert saved == 128 * 8 * (2 * 9 * 256 * 256)
     assert training_step_flops(*args) == 3 * forward_flops(*args)
     assert forward_flops("gru", "dot", *args[2:]) < forward_flops(*args)
+
+
+def test_projecting_embedding_tables_counts_the_smaller_of_vocabulary_and_tokens():
+    args = ("gru", "dot", 128, 9, 9, 256, 256, 2, 214)
+    per_row = 2 * 3 * 256 * 256  # one embedding row through G*H = 768 gates
+    saved = forward_flops(*args) - forward_flops(*args, src_vocab=195)
+    assert saved == per_row * ((1152 - 195) + (1152 - 214))
+    tiny_batch = ("gru", "dot", 1, 9, 9, 256, 256, 2, 214)  # 9 tokens < vocabulary
+    assert forward_flops(*tiny_batch, src_vocab=195) == forward_flops(*tiny_batch)

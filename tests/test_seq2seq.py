@@ -5,8 +5,10 @@ import itertools
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 import d2l_lite as d2l
+from d2l_lite.rnn import dropout_noise, embedding_gates
 
 VARIANTS = list(itertools.product(["gru", "lstm"], ["additive", "dot"]))
 V, E, H, L, B, T = 12, 8, 16, 2, 4, 7
@@ -40,13 +42,18 @@ def reference_forward(decoder, X, state):
     return decoder.dense(torch.cat(outputs, 0)).permute(1, 0, 2), hidden_state, weights
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train-dropout"])
 @pytest.mark.parametrize("rnn,scoring", VARIANTS)
-def test_stepwise_cells_equal_nn_rnn_called_per_step(rnn, scoring):
+def test_stepwise_cells_equal_nn_rnn_called_per_step(rnn, scoring, training):
+    """In training mode with dropout, the same seed must give the same dropout masks."""
     torch.manual_seed(0)
-    model = make_model(rnn, scoring).eval()
+    model = make_model(rnn, scoring, dropout=0.3 if training else 0.0).train(training)
     src, tgt, lens, _ = batch()
     state = model.decoder.init_state(model.encoder(src), lens)
+    state = [s.detach() if torch.is_tensor(s) else s for s in state]
+    torch.manual_seed(1)
     logits, new_state = model.decoder(tgt, state)
+    torch.manual_seed(1)
     ref_logits, ref_hidden, ref_weights = reference_forward(model.decoder, tgt, state)
     torch.testing.assert_close(logits, ref_logits)
     for ours, ref in zip(model.decoder.attention_weights, ref_weights):
@@ -178,3 +185,52 @@ def test_predict_step_restores_training_mode():
     model.train()
     model.predict_step(batch(), "cpu", 3)
     assert model.training
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train-dropout"])
+def test_encoder_equals_nn_rnn_outputs_state_and_gradients(rnn, training):
+    torch.manual_seed(0)
+    encoder = d2l.Seq2SeqEncoder(V, E, H, 3, dropout=0.3, rnn=rnn).train(training)
+    src = batch()[0]
+    torch.manual_seed(1)
+    outputs, state = encoder(src)
+    torch.manual_seed(1)
+    ref_outputs, ref_state = encoder.rnn(encoder.embedding(src.t()))
+    torch.testing.assert_close(outputs, ref_outputs)
+    torch.testing.assert_close(state, ref_state)
+    grads = []
+    for out in (outputs, ref_outputs):
+        encoder.zero_grad()
+        out.sin().sum().backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in encoder.parameters()])
+    for ours, ref in zip(*grads):
+        torch.testing.assert_close(ours, ref)
+
+
+def test_dropout_noise_draws_the_masks_of_successive_f_dropout_calls():
+    specs = [((4, 3), 0.2), ((2, 5), 0.0), ((4, 6), 0.5), ((3,), 1.0)]
+    torch.manual_seed(0)
+    expected = [[None if p == 0 else F.dropout(torch.ones(shape), p) for shape, p in specs]
+                for _ in range(3)]
+    after_f_dropout = torch.rand(2)
+    torch.manual_seed(0)
+    noise = dropout_noise(specs, 3)
+    torch.testing.assert_close(torch.rand(2), after_f_dropout)  # the generator moved alike
+    for step, expected_step in zip(noise, expected):
+        for ours, ref in zip(step, expected_step):
+            if ref is None:
+                assert ours is None
+            else:
+                torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+    assert 0 < noise[0][2].count_nonzero() < noise[0][2].numel()  # p = 0.5 drops some
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (10, 8)], ids=["project-tokens", "project-table"])
+def test_embedding_gates_equal_projecting_each_token(shape):
+    """12 tokens < 50 words: tokens are projected; 80 > 50: the table is."""
+    torch.manual_seed(0)
+    embedding, w, b = nn.Embedding(50, E), torch.randn(3 * H, E), torch.randn(3 * H)
+    X = torch.randint(0, 50, shape)
+    torch.testing.assert_close(embedding_gates(embedding, X, w, b),
+                               F.linear(embedding(X), w, b))
