@@ -6,11 +6,14 @@ previous image instead of adding one. Redraws are spaced so that rendering takes
 the wall time (and at least ``min_interval`` seconds apart).
 """
 
+import sys
 import time
 
 
 def in_notebook():
     """True inside a Jupyter kernel (where figures can be displayed and updated)."""
+    if "IPython" not in sys.modules:  # a kernel has imported it; a script need not pay for it
+        return False
     try:
         from IPython import get_ipython
     except ImportError:

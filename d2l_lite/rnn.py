@@ -52,8 +52,8 @@ def gru_cell(gates_x, h, w_hh, b_hh):
     x_rz, x_n = gates_x.split([2 * H, H], 1)
     h_rz, h_n = F.linear(h, w_hh, b_hh).split([2 * H, H], 1)  # (B, 2H), (B, H)
     r, z = (x_rz + h_rz).sigmoid_().chunk(2, 1)  # in place: one (B, 2H) buffer
-    n = torch.addcmul(x_n, r, h_n).tanh_()  # tanh(x_n + r * h_n)
-    return torch.addcmul(n, h - n, z)  # (1 - z) * n + z * h, as PyTorch's CPU kernel has it
+    n = (x_n + r * h_n).tanh_()
+    return (h - n) * z + n  # = (1 - z) * n + z * h, as PyTorch's CPU kernel has it
 
 
 def lstm_cell(gates_x, state, w_hh, b_hh):
@@ -61,7 +61,7 @@ def lstm_cell(gates_x, state, w_hh, b_hh):
     h, c = state
     gates = gates_x + F.linear(h, w_hh, b_hh)  # (B, 4H), PyTorch's order i, f, g, o
     i, f, g, o = gates.chunk(4, 1)
-    c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g))
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c
 
 

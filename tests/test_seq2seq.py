@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_lite as d2l
-from d2l_lite.rnn import dropout_noise, embedding_gates
+from d2l_lite.rnn import dropout_noise, embedding_gates, stacked_rnn
 
 VARIANTS = list(itertools.product(["gru", "lstm"], ["additive", "dot"]))
 V, E, H, L, B, T = 12, 8, 16, 2, 4, 7
@@ -189,12 +189,13 @@ def test_predict_step_restores_training_mode():
 
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train-dropout"])
-def test_encoder_equals_nn_rnn_outputs_state_and_gradients(rnn, training):
+def test_stacked_rnn_equals_nn_rnn_outputs_state_and_gradients(rnn, training):
+    """stacked_rnn (the GRU encoder's path on the CPU) against nn.GRU/nn.LSTM themselves."""
     torch.manual_seed(0)
     encoder = d2l.Seq2SeqEncoder(V, E, H, 3, dropout=0.3, rnn=rnn).train(training)
     src = batch()[0]
     torch.manual_seed(1)
-    outputs, state = encoder(src)
+    outputs, state = stacked_rnn(encoder.rnn, encoder.embedding, src.t(), training)
     torch.manual_seed(1)
     ref_outputs, ref_state = encoder.rnn(encoder.embedding(src.t()))
     torch.testing.assert_close(outputs, ref_outputs)
@@ -206,6 +207,9 @@ def test_encoder_equals_nn_rnn_outputs_state_and_gradients(rnn, training):
         grads.append([p.grad.clone() for p in encoder.parameters()])
     for ours, ref in zip(*grads):
         torch.testing.assert_close(ours, ref)
+    if rnn == "gru":  # the encoder takes this path for a GRU on the CPU
+        torch.manual_seed(1)
+        torch.testing.assert_close(encoder(src)[0], outputs)
 
 
 def test_dropout_noise_draws_the_masks_of_successive_f_dropout_calls():
