@@ -91,14 +91,15 @@ def matmul_flops():
     return out
 
 
-def step_profile(data, rnn, scoring):
-    """FLOP/s of a d2l_lite training step, and its top operators by self CPU time."""
+def step_profile(lib, data, rnn, scoring, reference=False, profiled=True):
+    """Median time of one training step (forward, backward, clipping, Adam) on one batch, and
+    a profile of d2l_lite's by operator (self CPU time)."""
     torch.manual_seed(0)
-    model = build(d2l_lite, data, rnn, scoring, reference=False)
+    model = build(lib, data, rnn, scoring, reference=reference)
     batch = next(iter(data.train_dataloader()))
     model(*batch[:-1])
     optim = model.configure_optimizers()
-    trainer = d2l_lite.Trainer(max_epochs=1, gradient_clip_val=1)
+    trainer = lib.Trainer(max_epochs=1, gradient_clip_val=1)
 
     def step():
         loss = model.loss(model(*batch[:-1]), batch[-1])
@@ -114,6 +115,8 @@ def step_profile(data, rnn, scoring):
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
+    if not profiled:
+        return statistics.median(times), None
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -122,13 +125,40 @@ def step_profile(data, rnn, scoring):
     return statistics.median(times), prof
 
 
+def fit_table(args, libs, data, d2l):
+    """Time ``fit`` of every variant, both implementations alternating; print the table."""
+    header = (f"{'variant':<14} {'impl':<9} {'fit s (median)':>14} {'spread':>12} "
+              f"{'val loss':>9} {'(seeds)':>12} {'BLEU':>6} {'ratio':>6}")
+    print(f"fit, {args.epochs} epochs, {args.repeats} repeats, alternating\n{header}")
+    for variant in args.variants:
+        rnn, scoring = variant.split("-")
+        results = {name: [] for name, _ in libs}
+        for r in range(args.repeats):
+            order = libs if r % 2 == 0 else libs[::-1]
+            for name, lib in order:
+                results[name].append(run_once(lib, data[name], rnn, scoring, args.epochs,
+                                              seed=r, reference=name == "d2l"))
+        med = {name: statistics.median(x[0] for x in res) for name, res in results.items()}
+        for name, res in results.items():
+            ratio = med[name] / med["d2l"] if d2l else float("nan")
+            row = (variant, name, med[name], spread([x[0] for x in res]),
+                   statistics.mean(x[1] for x in res), spread([x[1] for x in res]),
+                   statistics.mean(x[2] for x in res), ratio)
+            print(f"{row[0]:<14} {row[1]:<9} {row[2]:>14.2f} {row[3]:>12} {row[4]:>9.3f} "
+                  f"{row[5]:>12} {row[6]:>6.3f} {row[7]:>6.2f}")
+    print("ratio: median fit time / d2l's; val loss: masked, mean and range over the repeats "
+          "(seeds); BLEU: mean of the four probes, mean over repeats\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--variants", nargs="+",
                         default=["gru-additive", "lstm-additive", "gru-dot", "lstm-dot"])
-    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--no-profile", action="store_true", help="skip the step profile")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="skip the fit table (data set, step FLOP/s and profile only)")
     parser.add_argument("--in-kernel", action="store_true",
                         help="run inside a Jupyter kernel, as a notebook reader does")
     args = parser.parse_args()
@@ -157,46 +187,35 @@ def main():
     print(line + " (median of 5)\n")
 
     data = {name: lib.MTFraEng(batch_size=HP["batch_size"]) for name, lib in libs}
-    rows = []
-    header = (f"{'variant':<14} {'impl':<9} {'fit s (median)':>14} {'spread':>12} "
-              f"{'val loss':>9} {'(seeds)':>12} {'BLEU':>6} {'ratio':>6}")
-    print(f"fit, {args.epochs} epochs, {args.repeats} repeats, alternating\n{header}")
-    for variant in args.variants:
-        rnn, scoring = variant.split("-")
-        results = {name: [] for name, _ in libs}
-        for r in range(args.repeats):
-            order = libs if r % 2 == 0 else libs[::-1]
-            for name, lib in order:
-                results[name].append(run_once(lib, data[name], rnn, scoring, args.epochs,
-                                              seed=r, reference=name == "d2l"))
-        med = {name: statistics.median(x[0] for x in res) for name, res in results.items()}
-        for name, res in results.items():
-            ratio = med[name] / med["d2l"] if d2l else float("nan")
-            row = (variant, name, med[name], spread([x[0] for x in res]),
-                   statistics.mean(x[1] for x in res), spread([x[1] for x in res]),
-                   statistics.mean(x[2] for x in res), ratio)
-            rows.append(row)
-            print(f"{row[0]:<14} {row[1]:<9} {row[2]:>14.2f} {row[3]:>12} {row[4]:>9.3f} "
-                  f"{row[5]:>12} {row[6]:>6.3f} {row[7]:>6.2f}")
-    print("ratio: median fit time / d2l's; val loss: masked, mean and range over the repeats "
-          "(seeds); BLEU: mean of the four probes, mean over repeats\n")
-
+    if not args.no_fit:
+        fit_table(args, libs, data, d2l)
     if args.no_profile:
         return
     peak = matmul_flops()
     print("matmul FLOP/s (float32, best of 5): " +
           ", ".join(f"{k}: {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
     d = data["d2l_lite"]
+    sizes = (HP["batch_size"], d.num_steps, d.num_steps, HP["embed_size"], HP["num_hiddens"],
+             HP["num_layers"], len(d.tgt_vocab))
     for variant in args.variants:
         rnn, scoring = variant.split("-")
-        seconds, prof = step_profile(d, rnn, scoring)
-        flops = training_step_flops(rnn, scoring, HP["batch_size"], d.num_steps, d.num_steps,
-                                    HP["embed_size"], HP["num_hiddens"], HP["num_layers"],
-                                    len(d.tgt_vocab), src_vocab=len(d.src_vocab))
+        seconds, prof = step_profile(d2l_lite, d, rnn, scoring)
+        # d2l_lite projects the embedding tables: the decoder's always, the encoder's for a
+        # GRU (an LSTM encoder is nn.LSTM on oneDNN), see Seq2SeqEncoder.forward
+        flops = training_step_flops(rnn, scoring, *sizes, tgt_table=True,
+                                    src_vocab=len(d.src_vocab) if rnn == "gru" else None)
         rate = flops / seconds
-        print(f"{variant}: training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} GFLOP "
-              f"(analytic), {rate / 1e9:.0f} GFLOP/s = "
+        print(f"{variant}: d2l_lite training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} "
+              f"GFLOP (analytic), {rate / 1e9:.0f} GFLOP/s = "
               f"{rate / peak['128x256x768']:.0%} of the step-shaped matmul rate")
+        if d2l:
+            d2l_seconds, _ = step_profile(d2l, data["d2l"], rnn, scoring, reference=True,
+                                          profiled=False)
+            d2l_flops = training_step_flops(rnn, scoring, *sizes, keys_cached=False)
+            print(f"{'':>{len(variant)}}  d2l      training step {d2l_seconds * 1e3:.1f} ms, "
+                  f"{d2l_flops / 1e9:.2f} GFLOP (analytic), "
+                  f"{d2l_flops / d2l_seconds / 1e9:.0f} GFLOP/s; step ratio "
+                  f"{seconds / d2l_seconds:.2f}")
         if variant == args.variants[0]:
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15,
                                             max_name_column_width=40))

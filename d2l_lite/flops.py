@@ -36,26 +36,27 @@ def scorer_flops(scoring, num_keys, query_size, key_size, num_hiddens=None, keys
 
 
 def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hiddens,
-                  num_layers, tgt_vocab, keys_cached=True, src_vocab=None):
+                  num_layers, tgt_vocab, keys_cached=True, src_vocab=None, tgt_table=False):
     """Matmul FLOPs of one forward pass of encoder + Bahdanau decoder over a batch.
 
     Embedding look-ups cost no FLOPs. With additive scoring the key projection W_k k costs
     ``2 K H H`` once per sentence when ``keys_cached`` (d2l_lite), else at every step (d2l).
-    The embeddings' share of the first layers' input gates costs ``2 G H E`` per token, or,
-    when ``src_vocab`` is given, per vocabulary entry where the vocabulary is the smaller
-    (d2l_lite projects the embedding tables then, ``d2l_lite.rnn.embedding_gates``).
+    The embeddings' share of the first layers' input gates costs ``2 G H E`` per token, or per
+    vocabulary entry where the vocabulary is the smaller and the embedding table is projected
+    instead (``d2l_lite.rnn.embedding_gates``): in the encoder when ``src_vocab`` is given
+    (d2l_lite's GRU encoder on the CPU), in the decoder when ``tgt_table`` (d2l_lite's).
     """
     G, H, E, L, B = GATES[rnn], num_hiddens, embed_size, num_layers, batch_size
 
-    def embedding_rows(vocab, tokens):  # rows of the embedding's input-gate product
-        return tokens if src_vocab is None else min(vocab, tokens)
+    def embedding_rows(vocab, tokens, table):  # rows of the embedding's input-gate product
+        return min(vocab, tokens) if table else tokens
 
-    encoder = (2 * G * H * E * embedding_rows(src_vocab, B * src_len)
+    encoder = (2 * G * H * E * embedding_rows(src_vocab, B * src_len, src_vocab is not None)
                + B * src_len * (2 * G * H * H + (L - 1) * 2 * G * H * 2 * H))
     decoder_rnn = 2 * G * H * (H + H) + (L - 1) * 2 * G * H * (2 * H)  # per step, no embedding
     scorer = scorer_flops(scoring, src_len, H, H, H)["matmul"]  # per step, keys not counted
     per_step = decoder_rnn + scorer + 2 * H * tgt_vocab
-    decoder_embedding = 2 * G * H * E * embedding_rows(tgt_vocab, B * tgt_len)
+    decoder_embedding = 2 * G * H * E * embedding_rows(tgt_vocab, B * tgt_len, tgt_table)
     keys = 2 * src_len * H * H if scoring == "additive" else 0
     keys_total = B * (keys if keys_cached else tgt_len * keys)
     return encoder + decoder_embedding + keys_total + B * tgt_len * per_step

@@ -1,11 +1,13 @@
-"""One decoding step of a stacked GRU or LSTM, computed from an ``nn.GRU``/``nn.LSTM``'s weights.
+"""Stacked GRUs and LSTMs step by step, computed from an ``nn.GRU``/``nn.LSTM``'s weights.
 
 The attention decoder runs its RNN one step at a time, because each step's input depends on the
 attention context of the previous state. Calling ``nn.GRU`` on a length-1 sequence works, but it
-re-projects the (known in advance) token embeddings at every step. These helpers let the decoder
-project the embedding share of layer 0's input for all steps at once and add it per step. The
-equations and their order are PyTorch's, so results equal ``nn.GRU``/``nn.LSTM`` up to float
-rounding (the tests check this).
+re-projects the (known in advance) token embeddings at every step. These helpers let a model
+compute the embeddings' share of the first layer's input gates for all steps at once
+(``embedding_gates``), run the cells from precomputed input gates (``gru_cell``,
+``lstm_cell``, ``stacked_rnn``) and draw the dropout masks of all steps at once
+(``dropout_noise``). The equations and their order are PyTorch's, so results equal
+``nn.GRU``/``nn.LSTM`` up to float rounding, with the same dropout masks (the tests check this).
 """
 
 import math

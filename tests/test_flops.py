@@ -39,7 +39,9 @@ def test_caching_keys_saves_the_projection_at_all_but_one_step():
 def test_projecting_embedding_tables_counts_the_smaller_of_vocabulary_and_tokens():
     args = ("gru", "dot", 128, 9, 9, 256, 256, 2, 214)
     per_row = 2 * 3 * 256 * 256  # one embedding row through G*H = 768 gates
-    saved = forward_flops(*args) - forward_flops(*args, src_vocab=195)
-    assert saved == per_row * ((1152 - 195) + (1152 - 214))
+    saved_src = forward_flops(*args) - forward_flops(*args, src_vocab=195)
+    assert saved_src == per_row * (1152 - 195)
+    saved_both = forward_flops(*args) - forward_flops(*args, src_vocab=195, tgt_table=True)
+    assert saved_both == per_row * ((1152 - 195) + (1152 - 214))
     tiny_batch = ("gru", "dot", 1, 9, 9, 256, 256, 2, 214)  # 9 tokens < vocabulary
-    assert forward_flops(*tiny_batch, src_vocab=195) == forward_flops(*tiny_batch)
+    assert forward_flops(*tiny_batch, src_vocab=195, tgt_table=True) == forward_flops(*tiny_batch)
