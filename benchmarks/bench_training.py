@@ -91,9 +91,8 @@ def matmul_flops():
     return out
 
 
-def step_profile(lib, data, rnn, scoring, reference=False, profiled=True):
-    """Median time of one training step (forward, backward, clipping, Adam) on one batch, and
-    a profile of d2l_lite's by operator (self CPU time)."""
+def make_step(lib, data, rnn, scoring, reference=False):
+    """A closure running one training step (forward, backward, clipping, Adam) on one batch."""
     torch.manual_seed(0)
     model = build(lib, data, rnn, scoring, reference=reference)
     batch = next(iter(data.train_dataloader()))
@@ -108,21 +107,32 @@ def step_profile(lib, data, rnn, scoring, reference=False, profiled=True):
         trainer.clip_gradients(1, model)
         optim.step()
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(20):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    if not profiled:
-        return statistics.median(times), None
+    return step
+
+
+def time_steps(steps, rounds=8, per_round=5):
+    """Median seconds per step of each closure in ``steps`` (a dict), alternating in rounds."""
+    times = {name: [] for name in steps}
+    for step in steps.values():
+        for _ in range(3):
+            step()
+    for r in range(rounds):
+        for name in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
+            start = time.perf_counter()
+            for _ in range(per_round):
+                steps[name]()
+            times[name].append((time.perf_counter() - start) / per_round)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def profile_step(step):
+    """Top operators of five steps by self CPU time."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(5):
             step()
-    return statistics.median(times), prof
+    return prof
 
 
 def fit_table(args, libs, data, d2l):
@@ -199,24 +209,27 @@ def main():
              HP["num_layers"], len(d.tgt_vocab))
     for variant in args.variants:
         rnn, scoring = variant.split("-")
-        seconds, prof = step_profile(d2l_lite, d, rnn, scoring)
+        steps = {"d2l_lite": make_step(d2l_lite, d, rnn, scoring)}
+        if d2l:
+            steps["d2l"] = make_step(d2l, data["d2l"], rnn, scoring, reference=True)
+        seconds = time_steps(steps)
         # d2l_lite projects the embedding tables: the decoder's always, the encoder's for a
         # GRU (an LSTM encoder is nn.LSTM on oneDNN), see Seq2SeqEncoder.forward
-        flops = training_step_flops(rnn, scoring, *sizes, tgt_table=True,
-                                    src_vocab=len(d.src_vocab) if rnn == "gru" else None)
-        rate = flops / seconds
-        print(f"{variant}: d2l_lite training step {seconds * 1e3:.1f} ms, {flops / 1e9:.2f} "
-              f"GFLOP (analytic), {rate / 1e9:.0f} GFLOP/s = "
-              f"{rate / peak['128x256x768']:.0%} of the step-shaped matmul rate")
+        flops = {"d2l_lite": training_step_flops(rnn, scoring, *sizes, tgt_table=True,
+                                                 src_vocab=len(d.src_vocab) if rnn == "gru"
+                                                 else None),
+                 "d2l": training_step_flops(rnn, scoring, *sizes, keys_cached=False)}
+        for name in steps:
+            rate = flops[name] / seconds[name]
+            print(f"{variant if name == 'd2l_lite' else '':<14} {name:<9} training step "
+                  f"{seconds[name] * 1e3:6.1f} ms, {flops[name] / 1e9:5.2f} GFLOP (analytic), "
+                  f"{rate / 1e9:4.0f} GFLOP/s = {rate / peak['128x256x768']:.0%} of the "
+                  f"step-shaped matmul rate")
         if d2l:
-            d2l_seconds, _ = step_profile(d2l, data["d2l"], rnn, scoring, reference=True,
-                                          profiled=False)
-            d2l_flops = training_step_flops(rnn, scoring, *sizes, keys_cached=False)
-            print(f"{'':>{len(variant)}}  d2l      training step {d2l_seconds * 1e3:.1f} ms, "
-                  f"{d2l_flops / 1e9:.2f} GFLOP (analytic), "
-                  f"{d2l_flops / d2l_seconds / 1e9:.0f} GFLOP/s; step ratio "
-                  f"{seconds / d2l_seconds:.2f}")
+            print(f"{'':<14} step ratio {seconds['d2l_lite'] / seconds['d2l']:.2f} "
+                  f"(median of 8 alternating rounds of 5 steps)")
         if variant == args.variants[0]:
+            prof = profile_step(steps["d2l_lite"])
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15,
                                             max_name_column_width=40))
 
