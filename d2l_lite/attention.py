@@ -14,8 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 MASK_VALUE = -1e6  # d2l's masking value: exp(-1e6) underflows to exactly 0
-# Up to this many keys, one query per sequence is scored and pooled with a broadcast
-# multiply-and-sum instead of torch.bmm: on CPU, bmm's backward for such thin matrices (inner
+# Up to this many keys, one query per sequence is scored and pooled by ``_DotScores`` and
+# ``_Pool`` instead of torch.bmm alone: on CPU, bmm's backward for such thin matrices (inner
 # size 1) is 1.5-3x slower (measured for K = 9..32, d = 256); beyond ~64 keys bmm wins.
 SMALL_K = 32
 
@@ -29,17 +29,6 @@ def _check_valid_lens(scores, valid_lens):
             f"{tuple(scores.shape)} (batch, queries, keys): pass one valid length per sequence, "
             f"shape ({B},), or one per query, shape ({B}, {Q})"
         )
-
-
-def weighted_sum(weights, values):
-    """Attention pooling: weights (B, Q, K) times values (B, K, v) -> (B, Q, v).
-
-    For one query and few keys (a decoding step, see ``SMALL_K``) a broadcast
-    multiply-and-sum replaces ``torch.bmm``; same result up to float rounding.
-    """
-    if weights.shape[1] == 1 and values.shape[1] <= SMALL_K:
-        return (weights.transpose(1, 2) * values).sum(1, keepdim=True)  # (B, 1, v)
-    return torch.bmm(weights, values)
 
 
 class _Pool(torch.autograd.Function):
@@ -90,6 +79,17 @@ def pool(weights, values):
     """Attention pooling of one query per sequence: weights (B, K), values (B, K, v) ->
     (B, v); the same as ``weighted_sum`` up to float rounding, faster for a decoding step."""
     return _Pool.apply(weights, values)
+
+
+def weighted_sum(weights, values):
+    """Attention pooling: weights (B, Q, K) times values (B, K, v) -> (B, Q, v).
+
+    For one query and few keys (a decoding step, see ``SMALL_K``) ``pool`` replaces
+    ``torch.bmm``; same result up to float rounding.
+    """
+    if weights.shape[1] == 1 and values.shape[1] <= SMALL_K:
+        return pool(weights.squeeze(1), values).unsqueeze(1)  # (B, 1, v)
+    return torch.bmm(weights, values)
 
 
 def key_mask(valid_lens, num_keys):
@@ -156,7 +156,7 @@ class DotProductAttention(nn.Module):
                 f"AdditiveAttention, which accepts different sizes)"
             )
         if queries.shape[1] == 1 and keys.shape[1] <= SMALL_K:  # faster than bmm (SMALL_K)
-            scores = (keys * queries).sum(-1).unsqueeze(1) / math.sqrt(d)  # (B, 1, K)
+            scores = _DotScores.apply(keys, queries.squeeze(1)).unsqueeze(1) / math.sqrt(d)
         else:
             scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
