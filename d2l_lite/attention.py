@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .linear import apply_linear
+
 MASK_VALUE = -1e6  # d2l's masking value: exp(-1e6) underflows to exactly 0
 # Up to this many keys, one query per sequence is scored and pooled by ``_DotScores`` and
 # ``_Pool`` instead of torch.bmm alone: on CPU, bmm's backward for such thin matrices (inner
@@ -200,7 +202,7 @@ class AdditiveAttention(nn.Module):
 
     def prepare_keys(self, keys):
         """Project keys once, (B, K, d_k) -> (B, K, h); they do not change while decoding."""
-        return self.W_k(keys)
+        return apply_linear(self.W_k, keys)
 
     def forward(self, queries, keys, values, valid_lens=None, prepared_keys=None):
         """queries (B, Q, d_q), keys (B, K, d_k), values (B, K, v) -> (B, Q, v).
@@ -208,8 +210,8 @@ class AdditiveAttention(nn.Module):
         ``prepared_keys`` (B, K, h), if given, replaces ``W_k(keys)``. Sets
         ``self.attention_weights`` (B, Q, K).
         """
-        keys = self.W_k(keys) if prepared_keys is None else prepared_keys  # (B, K, h)
-        queries = self.W_q(queries)  # (B, Q, h)
+        keys = apply_linear(self.W_k, keys) if prepared_keys is None else prepared_keys  # (B, K, h)
+        queries = apply_linear(self.W_q, queries)  # (B, Q, h)
         features = torch.tanh(queries.unsqueeze(2) + keys.unsqueeze(1))  # (B, Q, K, h)
         scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
@@ -218,6 +220,6 @@ class AdditiveAttention(nn.Module):
     def step_weights(self, query, prepared_keys, mask):
         """Weights of one query per sequence: query (B, d_q), prepared_keys (B, K, h) from
         ``prepare_keys``, mask (B, K) from ``key_mask`` or None -> (B, K), before dropout."""
-        features = (prepared_keys + self.W_q(query).unsqueeze(1)).tanh_()  # (B, K, h)
+        features = (prepared_keys + apply_linear(self.W_q, query).unsqueeze(1)).tanh_()  # (B, K, h)
         scores = features @ self.w_v.weight.squeeze(0)  # (B, K)
         return masked_softmax_with_mask(scores, mask)

@@ -6,7 +6,9 @@ re-projects the (known in advance) token embeddings at every step. These helpers
 compute the embeddings' share of the first layer's input gates for all steps at once
 (``embedding_gates``), run the cells from precomputed input gates (``gru_cell``,
 ``lstm_cell``, ``stacked_rnn``) and draw the dropout masks of all steps at once
-(``dropout_noise``). The equations and their order are PyTorch's, so results equal
+(``dropout_noise``). The products go through ``linear`` (oneDNN on the CPU); the element-wise
+part of each cell is one autograd node with its backward written out (``_GRUCell``,
+``_LSTMCell``). The equations and their order are PyTorch's, so results equal
 ``nn.GRU``/``nn.LSTM`` up to float rounding, with the same dropout masks (the tests check this).
 """
 
@@ -14,6 +16,8 @@ import math
 
 import torch
 from torch.nn import functional as F
+
+from .linear import linear
 
 RNN_TYPES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 
@@ -41,30 +45,102 @@ def embedding_gates(embedding, X, w_ih, b_ih):
     """
     X = X.long()
     if X.numel() > embedding.num_embeddings:
-        return F.embedding(X, F.linear(embedding.weight, w_ih, b_ih))
-    return F.linear(embedding(X), w_ih, b_ih)
+        return F.embedding(X, linear(embedding.weight, w_ih, b_ih))
+    return linear(embedding(X), w_ih, b_ih)
+
+
+class _GRUCell(torch.autograd.Function):
+    """The element-wise part of a GRU step: input gates ``gx`` (B, 3H), hidden gates
+    ``gh = W_hh h + b_hh`` (B, 3H) and the state ``h`` (B, H) -> the new state (B, H).
+
+    One autograd node with its backward written out (the chain rule of the equations in
+    ``gru_cell``): the gradients of ``gx`` and ``gh`` come out whole, where autograd would
+    build them from a dozen small nodes and concatenate the gate slices again.
+    """
+
+    @staticmethod
+    def forward(ctx, gx, gh, h):
+        H = h.shape[1]
+        rz = torch.add(gx[:, :2 * H], gh[:, :2 * H]).sigmoid_()  # r and z share one sigmoid
+        r, z = rz[:, :H], rz[:, H:]
+        gh_n = gh[:, 2 * H:]
+        n = torch.addcmul(gx[:, 2 * H:], r, gh_n).tanh_()
+        h_minus_n = h - n
+        ctx.save_for_backward(rz, n, gh_n, h_minus_n)
+        return torch.addcmul(n, h_minus_n, z)  # n + z * (h - n) = (1 - z) * n + z * h
+
+    @staticmethod
+    def backward(ctx, d_new):
+        rz, n, gh_n, h_minus_n = ctx.saved_tensors
+        H = n.shape[1]
+        r, z = rz[:, :H], rz[:, H:]
+        d_h = d_new * z
+        d_gx = torch.empty(n.shape[0], 3 * H, dtype=n.dtype, device=n.device)
+        d_n = torch.ops.aten.tanh_backward.grad_input(d_new - d_h, n, grad_input=d_gx[:, 2 * H:])
+        d_rz = torch.empty_like(rz)
+        torch.mul(d_n, gh_n, out=d_rz[:, :H])  # d r
+        torch.mul(d_new, h_minus_n, out=d_rz[:, H:])  # d z
+        torch.ops.aten.sigmoid_backward.grad_input(d_rz, rz, grad_input=d_gx[:, :2 * H])
+        d_gh = torch.empty_like(d_gx)
+        d_gh[:, :2 * H] = d_gx[:, :2 * H]
+        torch.mul(d_n, r, out=d_gh[:, 2 * H:])
+        return d_gx, d_gh, d_h
+
+
+class _LSTMCell(torch.autograd.Function):
+    """The element-wise part of an LSTM step: gates (B, 4H) before their activations, in
+    PyTorch's order i, f, g, o, and the cell state ``c`` (B, H) -> (h, c) of the next step.
+    One autograd node with its backward written out, as ``_GRUCell``."""
+
+    @staticmethod
+    def forward(ctx, gates, c):
+        H = c.shape[1]
+        act = torch.empty_like(gates)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+        torch.sigmoid(gates[:, :2 * H], out=act[:, :2 * H])
+        torch.tanh(gates[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
+        torch.sigmoid(gates[:, 3 * H:], out=act[:, 3 * H:])
+        i, f, g, o = act.chunk(4, 1)
+        c_new = torch.addcmul(f * c, i, g)
+        tanh_c = c_new.tanh()
+        ctx.save_for_backward(act, c, tanh_c)
+        return o * tanh_c, c_new
+
+    @staticmethod
+    def backward(ctx, d_h, d_c):
+        act, c, tanh_c = ctx.saved_tensors
+        H = c.shape[1]
+        i, f, g, o = act.chunk(4, 1)
+        d_c = torch.ops.aten.tanh_backward(d_h * o, tanh_c).add_(d_c)
+        d_act = torch.empty_like(act)
+        for out, a, b in ((0, d_c, g), (1, d_c, c), (2, d_c, i), (3, d_h, tanh_c)):
+            torch.mul(a, b, out=d_act[:, out * H:(out + 1) * H])  # d i, d f, d g, d o
+        d_gates = torch.empty_like(act)
+        for lo, hi, backward in ((0, 2, torch.ops.aten.sigmoid_backward),
+                                 (2, 3, torch.ops.aten.tanh_backward),
+                                 (3, 4, torch.ops.aten.sigmoid_backward)):
+            backward.grad_input(d_act[:, lo * H:hi * H], act[:, lo * H:hi * H],
+                                grad_input=d_gates[:, lo * H:hi * H])
+        return d_gates, d_c * f
 
 
 def gru_cell(gates_x, h, w_hh, b_hh):
     """GRU update from precomputed input gates ``gates_x`` (B, 3H) and state ``h`` (B, H).
 
-    PyTorch's equations and gate order (r, z, n); r and z share one sigmoid.
+    PyTorch's equations and gate order (r, z, n):
+    r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z), n = tanh(x_n + r * h_n),
+    h' = (1 - z) * n + z * h, where x_* are the input gates and h_* = W_h* h + b_h*.
     """
-    H = h.shape[-1]
-    x_rz, x_n = gates_x.split([2 * H, H], 1)
-    h_rz, h_n = F.linear(h, w_hh, b_hh).split([2 * H, H], 1)  # (B, 2H), (B, H)
-    r, z = (x_rz + h_rz).sigmoid_().chunk(2, 1)  # in place: one (B, 2H) buffer
-    n = (x_n + r * h_n).tanh_()
-    return (h - n) * z + n  # = (1 - z) * n + z * h, as PyTorch's CPU kernel has it
+    return _GRUCell.apply(gates_x, linear(h, w_hh, b_hh), h)
 
 
 def lstm_cell(gates_x, state, w_hh, b_hh):
-    """LSTM update from precomputed input gates ``gates_x`` (B, 4H) and ``state`` = (h, c)."""
+    """LSTM update from precomputed input gates ``gates_x`` (B, 4H) and ``state`` = (h, c).
+
+    PyTorch's equations and gate order (i, f, g, o): gates = x_* + W_h* h + b_h*,
+    c' = sigmoid(f) * c + sigmoid(i) * tanh(g), h' = sigmoid(o) * tanh(c').
+    """
     h, c = state
-    gates = gates_x + F.linear(h, w_hh, b_hh)  # (B, 4H), PyTorch's order i, f, g, o
-    i, f, g, o = gates.chunk(4, 1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    return _LSTMCell.apply(linear(h, w_hh, b_hh, add=gates_x), c)
 
 
 def dropout_noise(specs, steps, device=None):
@@ -112,7 +188,7 @@ def stacked_rnn(rnn, embedding, X, training):
             gates = embedding_gates(embedding, X, w_ih, b_ih)  # (T, B, G*H)
         else:  # the layer below's outputs, dropped out as nn.GRU/nn.LSTM do
             noise = dropout_noise([(x.shape, rnn.dropout if training else 0.0)], 1)[0][0]
-            gates = F.linear(x if noise is None else x * noise, w_ih, b_ih)
+            gates = linear(x if noise is None else x * noise, w_ih, b_ih)
         zeros = gates.new_zeros(B, rnn.hidden_size)
         state = (zeros, zeros) if is_lstm else zeros
         outputs = []
