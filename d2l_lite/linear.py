@@ -14,6 +14,7 @@ and for other devices and dtypes, ``linear`` is ``F.linear``.
 import functools
 
 import torch
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 
@@ -47,6 +48,7 @@ class _Linear(torch.autograd.Function):
         return torch.ops.mkldnn._linear_pointwise.binary(x, add, w, b, "add")
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy):
         x, w = ctx.saved_tensors
         dy = dy.contiguous()  # an expanded gradient (of a sum) would take oneDNN's slow path

@@ -15,6 +15,7 @@ part of each cell is one autograd node with its backward written out (``_GRUCell
 import math
 
 import torch
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from .linear import linear
@@ -70,6 +71,7 @@ class _GRUCell(torch.autograd.Function):
         return torch.addcmul(n, h_minus_n, z)  # n + z * (h - n) = (1 - z) * n + z * h
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, d_new):
         rz, n, gh_n, h_minus_n = ctx.saved_tensors
         H = n.shape[1]
@@ -106,6 +108,7 @@ class _LSTMCell(torch.autograd.Function):
         return o * tanh_c, c_new
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, d_h, d_c):
         act, c, tanh_c = ctx.saved_tensors
         H = c.shape[1]
