@@ -29,6 +29,14 @@ def onednn_available():
         return False
 
 
+def _product(x, w, b, add):
+    """x w^T + b + add on oneDNN; x (N, in), w (out, in), b (out,) or None, add (N, out) or
+    None. Adding ``add`` inside the product saves a pass over the output."""
+    if add is None:
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+    return torch.ops.mkldnn._linear_pointwise.binary(x, add, w, b, "add")
+
+
 def _mm_t(a, b):
     """a (N, k) times b (n, k) transposed -> (N, n), on oneDNN. oneDNN reads a transposed
     ``b`` in place but copies a transposed ``a`` first."""
@@ -43,9 +51,7 @@ class _Linear(torch.autograd.Function):
     def forward(ctx, x, w, b, add):
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        if add is None:
-            return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
-        return torch.ops.mkldnn._linear_pointwise.binary(x, add, w, b, "add")
+        return _product(x, w, b, add)
 
     @staticmethod
     @once_differentiable
@@ -70,7 +76,8 @@ def _use_onednn(*tensors):
 
 def linear(x, w, b=None, add=None):
     """``F.linear(x, w, b) + add``: x (..., in), w (out, in), b (out,) or None, add (..., out)
-    or None -> (..., out). Adding ``add`` inside the product saves a pass over the output."""
+    or None -> (..., out). A weight that is not contiguous is copied at each call: callers
+    that reuse a slice of a weight copy it once (see the attention decoder)."""
     if not _use_onednn(x, w, b, add) or x.shape[-1] != w.shape[1] or (
             b is not None and b.shape != (w.shape[0],)) or (
             add is not None and add.shape != (*x.shape[:-1], w.shape[0])):
@@ -84,10 +91,8 @@ def linear(x, w, b=None, add=None):
     add2 = None if add is None else add.reshape(-1, w.shape[0]).contiguous()
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, w, b, add)):
         y = _Linear.apply(x2, w, b, add2)
-    elif add2 is None:
-        y = torch.ops.mkldnn._linear_pointwise(x2, w, b, "none", [], "")
-    else:
-        y = torch.ops.mkldnn._linear_pointwise.binary(x2, add2, w, b, "add")
+    else:  # no autograd node needed
+        y = _product(x2, w, b, add2)
     return y.reshape(*lead, w.shape[0])
 
 

@@ -208,6 +208,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         # Layer 0's input is [context; embedding]. The embedding's share of its input gates
         # does not depend on the state: compute it for all T steps at once.
         w_ih0, _, b_ih0, _ = weights[0]
+        # The two column blocks of w_ih0, contiguous once here rather than in each step's
+        # ``linear`` (which copies a non-contiguous weight at every call).
         w_context, w_embedding = (w.contiguous() for w in w_ih0.split([H, w_ih0.shape[1] - H], 1))
         emb_gates = embedding_gates(self.embedding, X.t(), w_embedding, b_ih0)  # (T, B, G*H)
         mask = key_mask(enc_valid_lens, K)  # (B, K), the same at every step
