@@ -79,13 +79,13 @@ def spread(xs):
 def matmul_flops():
     """Best FLOP/s of float32 products (x w^T, as a linear layer computes them): a large
     square one and the step's typical shape, with PyTorch's GEMM (MKL on x86) and with
-    oneDNN, which d2l_lite's ``linear`` uses on the CPU where it is built in."""
+    oneDNN; d2l_lite's ``linear`` uses the one ``d2l_lite.linear.backend()`` names."""
     out = {}
     for m, k, n in [(2048, 2048, 2048), (128, 256, 768)]:
         x, w = torch.randn(m, k), torch.randn(n, k)
         backends = {"torch.mm": torch.mm}
         if d2l_lite.linear.onednn_available():
-            backends["oneDNN"] = d2l_lite.linear.linear
+            backends["oneDNN"] = lambda x, w: d2l_lite.linear._product(x, w, None, None)
         reps = max(5, int(4e9 / (2 * m * k * n)))
         for name, product in backends.items():
             best = float("inf")
@@ -186,7 +186,9 @@ def main():
     fra = d2l_lite.data.fra_eng_path(root)
     d2l = d2l_reference.import_d2l(str(fra)) if d2l_reference.available() else None
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"d2l_lite products on {d2l_lite.linear.backend()}")
     print(f"d2l 1.0.3: {'yes' if d2l else 'not installed, timing d2l_lite only'}\n")
 
     # Building the data set

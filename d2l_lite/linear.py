@@ -1,14 +1,17 @@
-"""``linear(x, w, b)``: ``F.linear`` whose matrix products run on oneDNN on the CPU.
+"""``linear(x, w, b, add)``: ``F.linear(x, w, b) + add`` on the faster of two CPU libraries.
 
 Nearly all the arithmetic of the seq2seq models is linear layers, (B x in) times (in x out)
 with B = 128 and sizes of a few hundred. On the CPU PyTorch computes ``F.linear`` and its
 backward with its BLAS (MKL on x86). oneDNN, which PyTorch also ships (for its compiler's
-CPU kernels), computes the same products; on this project's machine (a 2-core AMD EPYC) it
-reaches about twice MKL's rate, for these shapes and for a 2048^3 product alike
-(``python benchmarks/bench_training.py --no-fit`` prints both rates). ``linear`` routes the
-forward product and both products of the backward (dx = dy w, dw = dy^T x) through oneDNN;
-results equal ``F.linear``'s up to float rounding (the tests compare them). Without oneDNN,
-and for other devices and dtypes, ``linear`` is ``F.linear``.
+CPU kernels), computes the same products. Which one is faster depends on the CPU: on an AMD
+EPYC with AVX-512 (Zen 5) oneDNN reached about twice MKL's rate, for these shapes and for a
+2048^3 product alike, since MKL runs its AVX2 code on AMD processors; on an AMD EPYC with
+AVX2 only (Zen 3) MKL was 5-20% faster than oneDNN, and much faster for the weight gradient
+(``python benchmarks/bench_training.py --no-fit`` prints both rates). So ``linear`` uses
+oneDNN where PyTorch reports AVX-512 (``backend()``), for the forward product and both
+products of the backward (dx = dy w, dw = dy^T x), and the BLAS otherwise, with ``add``
+folded into the product (``addmm``). Results equal ``F.linear``'s up to float rounding (the
+tests compare them). For other devices and dtypes ``linear`` is ``F.linear`` plus ``add``.
 """
 
 import functools
@@ -27,6 +30,15 @@ def onednn_available():
         return torch.equal(y, torch.full((2, 4), 3.0))
     except (AttributeError, RuntimeError, NotImplementedError):
         return False
+
+
+@functools.cache
+def backend():
+    """``"onednn"`` where this PyTorch has oneDNN's linear operator and the CPU has AVX-512
+    (oneDNN was the faster library there), else ``"blas"`` (PyTorch's own products). Fixed
+    for the process, so that a rerun on the same machine gives the same numbers."""
+    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return "onednn" if avx512 and onednn_available() else "blas"
 
 
 def _product(x, w, b, add):
@@ -70,8 +82,17 @@ class _Linear(torch.autograd.Function):
 
 
 def _use_onednn(*tensors):
-    return (tensors[0].device.type == "cpu" and onednn_available()
+    return (tensors[0].device.type == "cpu" and backend() == "onednn"
             and all(t.dtype == torch.float32 for t in tensors if t is not None))
+
+
+def _blas_linear(x, w, b, add):
+    """F.linear(x, w, b) + add with PyTorch's products; ``add`` is the product's C operand
+    (``addmm``), which saves a pass over the output."""
+    if add is None or x.dim() != 2 or add.shape != (x.shape[0], w.shape[0]):
+        y = F.linear(x, w, b)  # raises F.linear's errors for mismatched shapes
+        return y if add is None else y + add
+    return torch.addmm(add if b is None else add + b, x, w.t())
 
 
 def linear(x, w, b=None, add=None):
@@ -81,8 +102,7 @@ def linear(x, w, b=None, add=None):
     if not _use_onednn(x, w, b, add) or x.shape[-1] != w.shape[1] or (
             b is not None and b.shape != (w.shape[0],)) or (
             add is not None and add.shape != (*x.shape[:-1], w.shape[0])):
-        y = F.linear(x, w, b)  # raises F.linear's errors for mismatched shapes
-        return y if add is None else y + add
+        return _blas_linear(x, w, b, add)
     # oneDNN is slow for operands that are not dense (a column slice of a weight took 1000x
     # as long as its copy): copy those first, with autograd following the copy.
     w = w if w.is_contiguous() else w.contiguous()

@@ -6,9 +6,9 @@ re-projects the (known in advance) token embeddings at every step. These helpers
 compute the embeddings' share of the first layer's input gates for all steps at once
 (``embedding_gates``), run the cells from precomputed input gates (``gru_cell``,
 ``lstm_cell``, ``stacked_rnn``) and draw the dropout masks of all steps at once
-(``dropout_noise``). The products go through ``linear`` (oneDNN on the CPU); the element-wise
-part of each cell is one autograd node with its backward written out (``_GRUCell``,
-``_LSTMCell``). The equations and their order are PyTorch's, so results equal
+(``dropout_noise``). The products go through ``linear`` (the faster CPU library); the
+element-wise part of each cell is one autograd node with its backward written out
+(``_GRUCell``, ``_LSTMCell``). The equations and their order are PyTorch's, so results equal
 ``nn.GRU``/``nn.LSTM`` up to float rounding, with the same dropout masks (the tests check this).
 """
 

@@ -1,4 +1,4 @@
-"""``d2l_lite.linear``: F.linear's results and gradients, on oneDNN where it is built in."""
+"""``d2l_lite.linear``: F.linear's results and gradients, on either backend (oneDNN, BLAS)."""
 
 import pytest
 import torch
@@ -8,6 +8,7 @@ import d2l_lite.linear as lin
 from d2l_lite.rnn import _GRUCell, _LSTMCell
 
 needs_onednn = pytest.mark.skipif(not lin.onednn_available(), reason="no oneDNN in this build")
+BACKENDS = ["blas", pytest.param("onednn", marks=needs_onednn)]
 
 
 def _grads(fn, tensors, grad_out):
@@ -18,10 +19,12 @@ def _grads(fn, tensors, grad_out):
     return out.detach(), [t.grad.clone() for t in tensors]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("x_shape", [(6, 5), (3, 4, 5)])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("with_add", [True, False])
-def test_linear_matches_f_linear_and_its_gradients(x_shape, bias, with_add):
+def test_linear_matches_f_linear_and_its_gradients(monkeypatch, backend, x_shape, bias, with_add):
+    monkeypatch.setattr(lin, "backend", lambda: backend)
     torch.manual_seed(0)
     x = torch.randn(*x_shape, requires_grad=True)
     w = torch.randn(7, 5, requires_grad=True)
@@ -47,7 +50,9 @@ def test_linear_matches_f_linear_and_its_gradients(x_shape, bias, with_add):
         torch.testing.assert_close(ours_g, ref_g)
 
 
-def test_a_column_slice_of_a_weight_and_an_expanded_gradient_work():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_column_slice_of_a_weight_and_an_expanded_gradient_work(monkeypatch, backend):
+    monkeypatch.setattr(lin, "backend", lambda: backend)
     torch.manual_seed(0)
     W = torch.randn(8, 10, requires_grad=True)
     x = torch.randn(4, 5, requires_grad=True)
@@ -60,8 +65,18 @@ def test_a_column_slice_of_a_weight_and_an_expanded_gradient_work():
     assert torch.count_nonzero(ours[0][:, :5]) == 0
 
 
+@pytest.mark.parametrize("capability, available, expected", [
+    ("AVX512", True, "onednn"), ("AVX512_BF16", True, "onednn"), ("AVX512", False, "blas"),
+    ("AVX2", True, "blas"), ("DEFAULT", True, "blas")])
+def test_backend_is_onednn_only_with_avx512(monkeypatch, capability, available, expected):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(lin, "onednn_available", lambda: available)
+    assert lin.backend.__wrapped__() == expected
+
+
 @needs_onednn
 def test_training_products_go_through_onednn(monkeypatch):
+    monkeypatch.setattr(lin, "backend", lambda: "onednn")
     calls = []
     apply = lin._Linear.apply
     monkeypatch.setattr(lin._Linear, "apply", lambda *a: calls.append(1) or apply(*a))
@@ -70,13 +85,18 @@ def test_training_products_go_through_onednn(monkeypatch):
     assert calls == [1]
 
 
-def test_without_onednn_or_in_float64_linear_is_f_linear(monkeypatch):
+def test_blas_backend_or_float64_is_f_linear_with_add_in_the_product(monkeypatch):
     x, w, b = torch.randn(3, 4), torch.randn(2, 4), torch.randn(2)
     assert torch.equal(lin.linear(x.double(), w.double(), b.double()),
                        F.linear(x.double(), w.double(), b.double()))
-    monkeypatch.setattr(lin, "onednn_available", lambda: False)
+    monkeypatch.setattr(lin, "backend", lambda: "blas")
+    monkeypatch.setattr(lin._Linear, "apply", None)  # the oneDNN node must not be used
     assert torch.equal(lin.linear(x, w, b), F.linear(x, w, b))
-    assert torch.equal(lin.linear(x, w, b, add=x @ w.t()), F.linear(x, w, b) + x @ w.t())
+    add = torch.randn(3, 2)
+    assert torch.equal(lin.linear(x, w, add=add), torch.addmm(add, x, w.t()))
+    torch.testing.assert_close(lin.linear(x, w, b, add=add), F.linear(x, w, b) + add)
+    x3, add3 = torch.randn(5, 3, 4), torch.randn(5, 3, 2)
+    torch.testing.assert_close(lin.linear(x3, w, b, add=add3), F.linear(x3, w, b) + add3)
 
 
 def test_mismatched_shapes_raise_f_linears_error():
