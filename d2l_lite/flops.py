@@ -36,7 +36,8 @@ def scorer_flops(scoring, num_keys, query_size, key_size, num_hiddens=None, keys
 
 
 def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hiddens,
-                  num_layers, tgt_vocab, keys_cached=True, src_vocab=None, tgt_table=False):
+                  num_layers, tgt_vocab, keys_cached=True, src_vocab=None, tgt_table=False,
+                  live_fraction=1.0):
     """Matmul FLOPs of one forward pass of encoder + Bahdanau decoder over a batch.
 
     Embedding look-ups cost no FLOPs. With additive scoring the key projection W_k k costs
@@ -45,6 +46,9 @@ def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hi
     vocabulary entry where the vocabulary is the smaller and the embedding table is projected
     instead (``d2l_lite.rnn.embedding_gates``): in the encoder when ``src_vocab`` is given
     (d2l_lite's GRU encoder on the CPU), in the decoder when ``tgt_table`` (d2l_lite's).
+    ``live_fraction`` is the share of the B x T decoder positions computed: 1 when the decoder
+    runs every position, the targets' share of them when it skips their padding
+    (``d2l_lite.packing``, as d2l_lite's ``Seq2Seq`` does in training).
     """
     G, H, E, L, B = GATES[rnn], num_hiddens, embed_size, num_layers, batch_size
 
@@ -59,7 +63,8 @@ def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hi
     decoder_embedding = 2 * G * H * E * embedding_rows(tgt_vocab, B * tgt_len, tgt_table)
     keys = 2 * src_len * H * H if scoring == "additive" else 0
     keys_total = B * (keys if keys_cached else tgt_len * keys)
-    return encoder + decoder_embedding + keys_total + B * tgt_len * per_step
+    positions = round(B * tgt_len * live_fraction)  # decoder steps computed, over all rows
+    return encoder + decoder_embedding + keys_total + positions * per_step
 
 
 def training_step_flops(*args, **kwargs):

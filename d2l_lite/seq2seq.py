@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from .attention import AdditiveAttention, DotProductAttention, key_mask, pool
 from .linear import apply_linear, linear
+from .packing import first_rows, sort_by_length, take_rows, target_lengths, unpack
 from .rnn import (
     dropout_noise,
     embedding_gates,
@@ -36,7 +37,13 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """The decoder interface: ``init_state(enc_all_outputs, *args)`` then ``forward(X, state)``."""
+    """The decoder interface: ``init_state(enc_all_outputs, *args)`` then ``forward(X, state)``.
+
+    A decoder whose ``forward`` also takes ``lengths`` (see ``Seq2SeqAttentionDecoder``) sets
+    ``accepts_lengths``; ``Seq2Seq`` then lets it skip the targets' padding in training.
+    """
+
+    accepts_lengths = False
 
     def init_state(self, enc_all_outputs, *args):
         raise NotImplementedError
@@ -61,11 +68,14 @@ class EncoderDecoder(Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def forward(self, enc_X, dec_X, *args):
-        """enc_X (B, K), dec_X (B, T) -> logits (B, T, V)."""
+    def forward(self, enc_X, dec_X, *args, lengths=None):
+        """enc_X (B, K), dec_X (B, T) -> logits (B, T, V); ``lengths`` (B,), if given, goes to
+        the decoder (only the logits of each row's first ``lengths`` steps are computed)."""
         enc_all_outputs = self.encoder(enc_X, *args)
         dec_state = self.decoder.init_state(enc_all_outputs, *args)
-        return self.decoder(dec_X, dec_state)[0]
+        if lengths is None:
+            return self.decoder(dec_X, dec_state)[0]
+        return self.decoder(dec_X, dec_state, lengths=lengths)[0]
 
     def loss(self, Y_hat, Y, averaged=True):
         """Cross-entropy of logits ``Y_hat`` (B, T, V) against labels ``Y`` (B, T)."""
@@ -167,6 +177,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
     state_dicts load.
     """
 
+    accepts_lengths = True
+
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0,
                  rnn="gru", scoring="additive"):
         super().__init__()
@@ -199,31 +211,53 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
             self.attention.materialize(self.num_hiddens, keys.shape[-1])
         return [keys, hidden_state, enc_valid_lens, self.attention.prepare_keys(keys)]
 
-    def forward(self, X, state):
-        """X (B, T) token ids -> (logits (B, T, V), new state)."""
+    def forward(self, X, state, lengths=None):
+        """X (B, T) token ids -> (logits (B, T, V), new state).
+
+        ``lengths`` (B,), optional, serves a loss that ignores each target's padding (``Seq2Seq``
+        passes it in training and validation): row b needs logits only at its first
+        ``lengths[b]`` steps. As in a packed sequence, the rows are then sorted by length and
+        each step runs only the rows not yet past their end, so no work goes into padding.
+        The logits at the skipped positions are 0, the new state is None and no attention
+        weights are kept; the other logits, and the gradients of a loss that ignores the
+        skipped ones, are the same as without ``lengths`` up to float rounding.
+        """
         enc_outputs, hidden_state, enc_valid_lens, prepared_keys = state
-        H, (B, K) = self.num_hiddens, enc_outputs.shape[:2]
+        H, (B, K), T = self.num_hiddens, enc_outputs.shape[:2], X.shape[1]
+        noise = self._dropout_noise(T, B, K, enc_outputs.device)  # in d2l's order, all rows
+        live = [B] * T  # live[t]: the rows still inside their target at step t (a prefix)
+        if lengths is not None:
+            order, live = sort_by_length(lengths, T)
+            X, enc_outputs, prepared_keys, enc_valid_lens, noise = take_rows(
+                order, X, enc_outputs, prepared_keys, enc_valid_lens, noise)
+            (hidden_state,) = take_rows(order, hidden_state, dim=1)  # (L, B, H) or (h, c)
         cell = lstm_cell if self.is_lstm else gru_cell
         weights = [layer_weights(self.rnn, l) for l in range(self.rnn.num_layers)]
         # Layer 0's input is [context; embedding]. The embedding's share of its input gates
         # does not depend on the state: compute it for all T steps at once.
         w_ih0, _, b_ih0, _ = weights[0]
         # The two column blocks of w_ih0, contiguous once here rather than in each step's
-        # ``linear`` (which copies a non-contiguous weight at every call).
+        # ``linear`` (which copies a non-contiguous weight at every call on oneDNN).
         w_context, w_embedding = (w.contiguous() for w in w_ih0.split([H, w_ih0.shape[1] - H], 1))
         emb_gates = embedding_gates(self.embedding, X.t(), w_embedding, b_ih0)  # (T, B, G*H)
         mask = key_mask(enc_valid_lens, K)  # (B, K), the same at every step
-        noise = self._dropout_noise(len(emb_gates), B, K, enc_outputs.device)
         layers = split_layers(hidden_state, self.is_lstm)  # L states, each (B, H) or (h, c)
         outputs, self._attention_weights = [], []
-        for emb_gate, (attention_noise, *layer_noise) in zip(emb_gates, noise):
-            query = top_hidden(layers[-1], self.is_lstm)  # (B, H)
-            weights_t = self.attention.step_weights(query, prepared_keys, mask)  # (B, K)
-            self._attention_weights.append(weights_t.unsqueeze(1))
+        for emb_gate, (attention_noise, *layer_noise), n in zip(emb_gates, noise, live):
+            if n == 0:  # every target has ended
+                break
+            if n < B:  # rows sorted by length: only the first n are still inside their target
+                (emb_gate, attention_noise, layer_noise, enc_outputs, prepared_keys, mask,
+                 layers) = first_rows(n, emb_gate, attention_noise, layer_noise, enc_outputs,
+                                      prepared_keys, mask, layers)
+            query = top_hidden(layers[-1], self.is_lstm)  # (n, H)
+            weights_t = self.attention.step_weights(query, prepared_keys, mask)  # (n, K)
+            if lengths is None:  # (rows are reordered and dropped otherwise)
+                self._attention_weights.append(weights_t.unsqueeze(1))
             if attention_noise is not None:  # dropout on the attention weights, as d2l
                 weights_t = weights_t * attention_noise
-            context = pool(weights_t, enc_outputs)  # (B, H)
-            gates = linear(context, w_context, add=emb_gate)  # (B, G*H)
+            context = pool(weights_t, enc_outputs)  # (n, H)
+            gates = linear(context, w_context, add=emb_gate)  # (n, G*H)
             for l, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
                 if l > 0:  # deeper layers read the (dropped-out) output of the layer below
                     x = top_hidden(layers[l - 1], self.is_lstm)
@@ -231,7 +265,9 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
                         x = x * layer_noise[l - 1]
                     gates = linear(x, w_ih, b_ih)
                 layers[l] = cell(gates, layers[l], w_hh, b_hh)
-            outputs.append(top_hidden(layers[-1], self.is_lstm))  # (B, H)
+            outputs.append(top_hidden(layers[-1], self.is_lstm))  # (n, H)
+        if lengths is not None:  # the logits of the live positions, put back in place
+            return unpack(apply_linear(self.dense, torch.cat(outputs)), order, live, T), None
         logits = apply_linear(self.dense, torch.stack(outputs, 1))  # (B, T, V)
         hidden_state = stack_layers(layers, self.is_lstm)
         return logits, [enc_outputs, hidden_state, enc_valid_lens, prepared_keys]
@@ -271,6 +307,22 @@ class Seq2Seq(EncoderDecoder):
             return F.cross_entropy(Y_hat, Y.reshape(-1), ignore_index=self.tgt_pad)
         return F.cross_entropy(Y_hat, Y.reshape(-1), ignore_index=self.tgt_pad,
                                reduction="none")
+
+    def training_step(self, batch):
+        """Masked loss of a batch (src, dec_X, src_valid_len, Y), with the decoder skipping
+        the positions past each target's last token where it can: the loss ignores them."""
+        return self.loss(self._logits_for_loss(batch), batch[-1])
+
+    def validation_step(self, batch):
+        """As ``training_step`` (the trainer runs it without autograd)."""
+        return self.loss(self._logits_for_loss(batch), batch[-1])
+
+    def _logits_for_loss(self, batch):
+        *inputs, Y = batch
+        lengths = target_lengths(Y, self.tgt_pad)
+        if not self.decoder.accepts_lengths or not lengths.any():
+            return self(*inputs)
+        return self(*inputs, lengths=lengths)
 
     def configure_optimizers(self):
         """Adam, as d2l; its fused kernel (same update rule, one pass over all parameters)."""

@@ -45,3 +45,14 @@ def test_projecting_embedding_tables_counts_the_smaller_of_vocabulary_and_tokens
     assert saved_both == per_row * ((1152 - 195) + (1152 - 214))
     tiny_batch = ("gru", "dot", 1, 9, 9, 256, 256, 2, 214)  # 9 tokens < vocabulary
     assert forward_flops(*tiny_batch, src_vocab=195, tgt_table=True) == forward_flops(*tiny_batch)
+
+
+def test_skipping_padding_counts_the_decoder_steps_of_the_live_positions_only():
+    args = ("lstm", "additive", 128, 9, 9, 256, 256, 2, 214)
+    G, H, V = 4, 256, 214
+    rnn = 2 * G * H * 2 * H + 2 * G * H * 2 * H  # [context; h] of layer 0, [x; h] of layer 1
+    scorer = 2 * H * H + 2 * 9 * H + 2 * 9 * H  # W_q q, w_v over 9 keys, the weighted sum
+    per_step = rnn + scorer + 2 * H * V
+    saved = forward_flops(*args) - forward_flops(*args, live_fraction=534 / 1152)
+    assert saved == (1152 - 534) * per_step
+    assert forward_flops(*args, live_fraction=1.0) == forward_flops(*args)
