@@ -152,6 +152,10 @@ def fit_table(args, libs, data, d2l):
     header = (f"{'variant':<14} {'impl':<9} {'fit s (median)':>14} {'spread':>12} "
               f"{'val loss':>9} {'(seeds)':>12} {'BLEU':>6} {'ratio':>6}")
     print(f"fit, {args.epochs} epochs, {args.repeats} repeats, alternating\n{header}")
+    # Untimed: one epoch of each, which also pays PyTorch's one-off import of its compiler
+    # at the first optimizer of the process (about 3 s here) outside the timings
+    for name, lib in libs:
+        run_once(lib, data[name], "gru", "additive", 1, seed=0, reference=name == "d2l")
     for variant in args.variants:
         rnn, scoring = variant.split("-")
         results = {name: [] for name, _ in libs}
