@@ -120,3 +120,17 @@ def test_a_batch_of_padding_only_gives_the_plain_loss_nan_not_an_error():
     Y = torch.full((B, T), PAD)
     assert torch.isnan(model.training_step((src, tgt, lens, Y)))
     assert torch.isnan(model.loss(model(src, tgt, lens), Y))
+
+
+def test_a_subclass_with_its_own_loss_trains_on_every_position():
+    class LossWithPadding(seq2seq.Seq2Seq):  # as d2l 1.0.3's loss, which counts padding
+        def loss(self, Y_hat, Y, averaged=True):
+            return seq2seq.EncoderDecoder.loss(self, Y_hat, Y, averaged)
+
+    torch.manual_seed(0)
+    plain = make_model("gru", "additive")
+    model = LossWithPadding(plain.encoder, plain.decoder, tgt_pad=PAD, lr=0.01)
+    src, tgt, lens, _ = batch()
+    Y = labels_with_padding()
+    torch.testing.assert_close(model.training_step((src, tgt, lens, Y)),
+                               model.loss(model(src, tgt, lens), Y))
