@@ -308,23 +308,17 @@ class Seq2Seq(EncoderDecoder):
         return F.cross_entropy(Y_hat, Y.reshape(-1), ignore_index=self.tgt_pad,
                                reduction="none")
 
-    def training_step(self, batch):
-        """Masked loss of a batch (src, dec_X, src_valid_len, Y), with the decoder skipping
-        the positions past each target's last token where it can: this loss ignores them.
-        A subclass that overrides ``loss`` gets the logits of every position."""
-        return self.loss(self._logits_for_loss(batch), batch[-1])
-
-    def validation_step(self, batch):
-        """As ``training_step`` (the trainer runs it without autograd)."""
-        return self.loss(self._logits_for_loss(batch), batch[-1])
-
-    def _logits_for_loss(self, batch):
+    def outputs_for_loss(self, batch):
+        """Logits of a batch (src, dec_X, src_valid_len, Y) for ``loss``, with the decoder
+        skipping the positions past each target's last token where it can, since this loss
+        ignores them. A subclass that overrides ``loss`` gets the logits of every position."""
         *inputs, Y = batch
-        lengths = target_lengths(Y, self.tgt_pad)
         masked_loss = type(self).loss is Seq2Seq.loss  # another loss may read the padding
-        if not (masked_loss and self.decoder.accepts_lengths and lengths.any()):
-            return self(*inputs)
-        return self(*inputs, lengths=lengths)
+        if masked_loss and self.decoder.accepts_lengths:
+            lengths = target_lengths(Y, self.tgt_pad)
+            if lengths.any():
+                return self(*inputs, lengths=lengths)
+        return self(*inputs)
 
     def configure_optimizers(self):
         """Adam, as d2l; its fused kernel (same update rule, one pass over all parameters)."""

@@ -35,11 +35,16 @@ class Module(nn.Module, HyperParameters):
 
     def training_step(self, batch):
         """Loss of one batch (inputs..., labels); the trainer back-propagates it."""
-        return self.loss(self(*batch[:-1]), batch[-1])
+        return self.loss(self.outputs_for_loss(batch), batch[-1])
 
     def validation_step(self, batch):
         """Loss of one validation batch (the trainer runs it without autograd)."""
-        return self.loss(self(*batch[:-1]), batch[-1])
+        return self.loss(self.outputs_for_loss(batch), batch[-1])
+
+    def outputs_for_loss(self, batch):
+        """What ``loss`` compares with the labels: ``self(*inputs)``. A model may compute
+        less where its loss reads less (``Seq2Seq`` skips the targets' padding)."""
+        return self(*batch[:-1])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
