@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .activations import tanh
 from .linear import apply_linear
 
 MASK_VALUE = -1e6  # d2l's masking value: exp(-1e6) underflows to exactly 0
@@ -220,6 +221,6 @@ class AdditiveAttention(nn.Module):
     def step_weights(self, query, prepared_keys, mask):
         """Weights of one query per sequence: query (B, d_q), prepared_keys (B, K, h) from
         ``prepare_keys``, mask (B, K) from ``key_mask`` or None -> (B, K), before dropout."""
-        features = (prepared_keys + apply_linear(self.W_q, query).unsqueeze(1)).tanh_()  # (B, K, h)
+        features = tanh(prepared_keys + apply_linear(self.W_q, query).unsqueeze(1))  # (B, K, h)
         scores = features @ self.w_v.weight.squeeze(0)  # (B, K)
         return masked_softmax_with_mask(scores, mask)

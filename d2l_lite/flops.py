@@ -45,7 +45,7 @@ def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hi
     The embeddings' share of the first layers' input gates costs ``2 G H E`` per token, or per
     vocabulary entry where the vocabulary is the smaller and the embedding table is projected
     instead (``d2l_lite.rnn.embedding_gates``): in the encoder when ``src_vocab`` is given
-    (d2l_lite's GRU encoder on the CPU), in the decoder when ``tgt_table`` (d2l_lite's).
+    (d2l_lite's encoder on the CPU), in the decoder when ``tgt_table`` (d2l_lite's).
     ``live_fraction`` is the share of the B x T decoder positions computed: 1 when the decoder
     runs every position, the targets' share of them when it skips their padding
     (``d2l_lite.packing``, as d2l_lite's ``Seq2Seq`` does in training).

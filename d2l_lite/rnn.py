@@ -6,10 +6,12 @@ re-projects the (known in advance) token embeddings at every step. These helpers
 compute the embeddings' share of the first layer's input gates for all steps at once
 (``embedding_gates``), run the cells from precomputed input gates (``gru_cell``,
 ``lstm_cell``, ``stacked_rnn``) and draw the dropout masks of all steps at once
-(``dropout_noise``). The products go through ``linear`` (the faster CPU library); the
-element-wise part of each cell is one autograd node with its backward written out
-(``_GRUCell``, ``_LSTMCell``). The equations and their order are PyTorch's, so results equal
-``nn.GRU``/``nn.LSTM`` up to float rounding, with the same dropout masks (the tests check this).
+(``dropout_noise``). The products go through ``linear`` (the faster CPU library); an LSTM's two
+biases are added once to the input gates (``cell_weights``); the element-wise part of each
+cell is one autograd node with its backward written out (``_GRUCell``, ``_LSTMCell``), its
+tanh computed as 2 sigmoid(2x) - 1 (``activations.tanh_``). The equations and their order are
+PyTorch's, so results equal ``nn.GRU``/``nn.LSTM`` up to float rounding, with the same
+dropout masks (the tests check this).
 """
 
 import math
@@ -18,6 +20,7 @@ import torch
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from .activations import tanh_
 from .linear import linear
 
 RNN_TYPES = {"gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
@@ -34,6 +37,18 @@ def layer_weights(rnn, layer):
     """(w_ih, w_hh, b_ih, b_hh) of ``layer``; w_ih is (G*H, in), G = 3 (GRU) or 4 (LSTM)."""
     return tuple(getattr(rnn, f"{name}_l{layer}")
                  for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def cell_weights(rnn, layer):
+    """(w_ih, w_hh, b_in, b_hid) of ``layer`` for the step-by-step cells: the biases of the
+    input and of the hidden gates. An LSTM adds b_ih and b_hh to the same gates, so here
+    they are added once, b_in = b_ih + b_hh and b_hid = None: each step then adds no bias
+    of its own, and the bias gradient is one sum over all steps' gate gradients instead of
+    one sum per step. A GRU keeps both (b_hh's n part is multiplied by r)."""
+    w_ih, w_hh, b_ih, b_hh = layer_weights(rnn, layer)
+    if isinstance(rnn, torch.nn.LSTM):
+        return w_ih, w_hh, b_ih + b_hh, None
+    return w_ih, w_hh, b_ih, b_hh
 
 
 def embedding_gates(embedding, X, w_ih, b_ih):
@@ -65,7 +80,7 @@ class _GRUCell(torch.autograd.Function):
         rz = torch.add(gx[:, :2 * H], gh[:, :2 * H]).sigmoid_()  # r and z share one sigmoid
         r, z = rz[:, :H], rz[:, H:]
         gh_n = gh[:, 2 * H:]
-        n = torch.addcmul(gx[:, 2 * H:], r, gh_n).tanh_()
+        n = tanh_(torch.addcmul(gx[:, 2 * H:], r, gh_n))
         h_minus_n = h - n
         ctx.save_for_backward(rz, n, gh_n, h_minus_n)
         return torch.addcmul(n, h_minus_n, z)  # n + z * (h - n) = (1 - z) * n + z * h
@@ -97,13 +112,11 @@ class _LSTMCell(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gates, c):
         H = c.shape[1]
-        act = torch.empty_like(gates)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
-        torch.sigmoid(gates[:, :2 * H], out=act[:, :2 * H])
-        torch.tanh(gates[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])
-        torch.sigmoid(gates[:, 3 * H:], out=act[:, 3 * H:])
+        act = torch.sigmoid(gates)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o):
+        tanh_(gates[:, 2 * H:3 * H], out=act[:, 2 * H:3 * H])  # one sigmoid, g's replaced
         i, f, g, o = act.chunk(4, 1)
         c_new = torch.addcmul(f * c, i, g)
-        tanh_c = c_new.tanh()
+        tanh_c = tanh_(c_new, out=torch.empty_like(c_new))
         ctx.save_for_backward(act, c, tanh_c)
         return o * tanh_c, c_new
 
@@ -117,12 +130,9 @@ class _LSTMCell(torch.autograd.Function):
         d_act = torch.empty_like(act)
         for out, a, b in ((0, d_c, g), (1, d_c, c), (2, d_c, i), (3, d_h, tanh_c)):
             torch.mul(a, b, out=d_act[:, out * H:(out + 1) * H])  # d i, d f, d g, d o
-        d_gates = torch.empty_like(act)
-        for lo, hi, backward in ((0, 2, torch.ops.aten.sigmoid_backward),
-                                 (2, 3, torch.ops.aten.tanh_backward),
-                                 (3, 4, torch.ops.aten.sigmoid_backward)):
-            backward.grad_input(d_act[:, lo * H:hi * H], act[:, lo * H:hi * H],
-                                grad_input=d_gates[:, lo * H:hi * H])
+        d_gates = torch.ops.aten.sigmoid_backward(d_act, act)  # then g's replaced:
+        torch.ops.aten.tanh_backward.grad_input(d_act[:, 2 * H:3 * H], g,
+                                                grad_input=d_gates[:, 2 * H:3 * H])
         return d_gates, d_c * f
 
 
@@ -137,7 +147,8 @@ def gru_cell(gates_x, h, w_hh, b_hh):
 
 
 def lstm_cell(gates_x, state, w_hh, b_hh):
-    """LSTM update from precomputed input gates ``gates_x`` (B, 4H) and ``state`` = (h, c).
+    """LSTM update from precomputed input gates ``gates_x`` (B, 4H) and ``state`` = (h, c);
+    ``b_hh`` may be None when ``gates_x`` includes it (``cell_weights``).
 
     PyTorch's equations and gate order (i, f, g, o): gates = x_* + W_h* h + b_h*,
     c' = sigmoid(f) * c + sigmoid(i) * tanh(g), h' = sigmoid(o) * tanh(c').
@@ -172,35 +183,59 @@ def dropout_noise(specs, steps, device=None):
     return list(zip(*noise))
 
 
-def stacked_rnn(rnn, embedding, X, training):
-    """Run ``rnn`` (an ``nn.GRU``/``nn.LSTM``) over ``embedding(X)`` from a zero state, layer by
-    layer and step by step with its weights; X (T, B) token ids -> (outputs (T, B, H), final
-    state as ``rnn`` returns it: (L, B, H), or the pair (h, c) for an LSTM).
+def stacked_rnn(rnn, embedding, X, training, stepwise_layers=None):
+    """Run ``rnn`` (an ``nn.GRU``/``nn.LSTM``) over ``embedding(X)`` from a zero state; X (T, B)
+    token ids -> (outputs (T, B, H), final state as ``rnn`` returns it: (L, B, H), or the pair
+    (h, c) for an LSTM).
 
-    Same results as ``rnn(embedding(X))`` up to float rounding, dropout between layers
-    included (the same masks on the CPU, see ``dropout_noise``); what it gains is that layer
-    0's input gates come from ``embedding_gates``.
+    The first ``stepwise_layers`` layers (default: all) run step by step from the weights,
+    layer 0's input gates coming from ``embedding_gates``; the layers above run in one call of
+    PyTorch's fused RNN (for an LSTM on the CPU, oneDNN's). Same results as
+    ``rnn(embedding(X))`` up to float rounding, dropout between layers included (the same
+    masks on the CPU, see ``dropout_noise``; the fused call draws its own masks after ours,
+    as ``rnn`` would).
     """
     is_lstm = isinstance(rnn, torch.nn.LSTM)
     cell = lstm_cell if is_lstm else gru_cell
     T, B = X.shape
+    L = rnn.num_layers
+    stepwise_layers = L if stepwise_layers is None else stepwise_layers
     finals, x = [], None  # x: the outputs (T, B, H) of the layer below
-    for l in range(rnn.num_layers):
-        w_ih, w_hh, b_ih, b_hh = layer_weights(rnn, l)
-        if l == 0:
-            gates = embedding_gates(embedding, X, w_ih, b_ih)  # (T, B, G*H)
-        else:  # the layer below's outputs, dropped out as nn.GRU/nn.LSTM do
+    for l in range(L):
+        if l > 0:  # the layer below's outputs, dropped out as nn.GRU/nn.LSTM do
             noise = dropout_noise([(x.shape, rnn.dropout if training else 0.0)], 1)[0][0]
-            gates = linear(x if noise is None else x * noise, w_ih, b_ih)
+            x = x if noise is None else x * noise
+        if l == stepwise_layers:
+            return _fused_layers(rnn, x, l, training, finals, is_lstm)
+        w_ih, w_hh, b_in, b_hid = cell_weights(rnn, l)
+        if l == 0:
+            gates = embedding_gates(embedding, X, w_ih, b_in)  # (T, B, G*H)
+        else:
+            gates = linear(x, w_ih, b_in)
         zeros = gates.new_zeros(B, rnn.hidden_size)
         state = (zeros, zeros) if is_lstm else zeros
         outputs = []
         for gates_t in gates:
-            state = cell(gates_t, state, w_hh, b_hh)
+            state = cell(gates_t, state, w_hh, b_hid)
             outputs.append(top_hidden(state, is_lstm))
         x = torch.stack(outputs)  # (T, B, H)
         finals.append(state)
     return x, stack_layers(finals, is_lstm)
+
+
+def _fused_layers(rnn, x, first, training, finals, is_lstm):
+    """Layers ``first``.. of ``rnn`` over x (T, B, H) in one fused call, from a zero state;
+    returns the outputs and the final state of all layers, ``finals`` holding the lower
+    layers' (each (B, H) or (h, c))."""
+    params = [w for l in range(first, rnn.num_layers) for w in layer_weights(rnn, l)]
+    zeros = x.new_zeros(rnn.num_layers - first, x.shape[1], rnn.hidden_size)
+    fused = torch.lstm if is_lstm else torch.gru
+    x, *state = fused(x, (zeros, zeros) if is_lstm else zeros, params, True,
+                      rnn.num_layers - first, rnn.dropout, training, False, False)
+    if is_lstm:
+        h, c = stack_layers(finals, True)
+        return x, (torch.cat([h, state[0]]), torch.cat([c, state[1]]))
+    return x, torch.cat([stack_layers(finals, False), state[0]])
 
 
 def split_layers(state, is_lstm):

@@ -13,10 +13,10 @@ from .attention import AdditiveAttention, DotProductAttention, key_mask, pool
 from .linear import apply_linear, linear
 from .packing import first_rows, sort_by_length, take_rows, target_lengths, unpack
 from .rnn import (
+    cell_weights,
     dropout_noise,
     embedding_gates,
     gru_cell,
-    layer_weights,
     lstm_cell,
     make_rnn,
     split_layers,
@@ -138,14 +138,16 @@ class Seq2SeqEncoder(Encoder):
     def forward(self, X, *args):
         """X (B, K) token ids -> (outputs (K, B, H), state (L, B, H) or (h, c) for an LSTM).
 
-        A GRU on the CPU runs step by step from its weights (``stacked_rnn``: fewer FLOPs for
-        the first layer's input gates; a training step of the GRU + dot model took 0.76 times
-        as long as with ``nn.GRU`` on an AVX-512 CPU, 0.95 times on an AVX2 one). ``nn.LSTM``
-        runs on oneDNN's fused LSTM on the CPU, which was as fast as or faster than
-        step-by-step cells (measured), and cuDNN runs both on a GPU.
+        On the CPU the first layer runs step by step from its weights (``stacked_rnn``), so
+        that its input gates come from the projected embedding table (``embedding_gates``:
+        fewer FLOPs, forward and backward). A GRU's upper layers run step by step too (a
+        training step of the GRU + dot model took 0.76 times as long as with ``nn.GRU`` on an
+        AVX-512 CPU, 0.95 times on an AVX2 one); an LSTM's run in one call of oneDNN's fused
+        LSTM, which was faster than step-by-step cells there. cuDNN runs both on a GPU.
         """
-        if X.device.type == "cpu" and isinstance(self.rnn, nn.GRU):
-            return stacked_rnn(self.rnn, self.embedding, X.t(), self.training)
+        if X.device.type == "cpu":
+            stepwise = 1 if isinstance(self.rnn, nn.LSTM) else None
+            return stacked_rnn(self.rnn, self.embedding, X.t(), self.training, stepwise)
         return self.rnn(self.embedding(X.t().long()))  # (K, B, H), state
 
 
@@ -232,14 +234,14 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
                 order, X, enc_outputs, prepared_keys, enc_valid_lens, noise)
             (hidden_state,) = take_rows(order, hidden_state, dim=1)  # (L, B, H) or (h, c)
         cell = lstm_cell if self.is_lstm else gru_cell
-        weights = [layer_weights(self.rnn, l) for l in range(self.rnn.num_layers)]
+        weights = [cell_weights(self.rnn, l) for l in range(self.rnn.num_layers)]
         # Layer 0's input is [context; embedding]. The embedding's share of its input gates
         # does not depend on the state: compute it for all T steps at once.
-        w_ih0, _, b_ih0, _ = weights[0]
+        w_ih0, _, b_in0, _ = weights[0]
         # The two column blocks of w_ih0, contiguous once here rather than in each step's
         # ``linear`` (which copies a non-contiguous weight at every call on oneDNN).
         w_context, w_embedding = (w.contiguous() for w in w_ih0.split([H, w_ih0.shape[1] - H], 1))
-        emb_gates = embedding_gates(self.embedding, X.t(), w_embedding, b_ih0)  # (T, B, G*H)
+        emb_gates = embedding_gates(self.embedding, X.t(), w_embedding, b_in0)  # (T, B, G*H)
         mask = key_mask(enc_valid_lens, K)  # (B, K), the same at every step
         layers = split_layers(hidden_state, self.is_lstm)  # L states, each (B, H) or (h, c)
         outputs, self._attention_weights = [], []
@@ -258,13 +260,13 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
                 weights_t = weights_t * attention_noise
             context = pool(weights_t, enc_outputs)  # (n, H)
             gates = linear(context, w_context, add=emb_gate)  # (n, G*H)
-            for l, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+            for l, (w_ih, w_hh, b_in, b_hid) in enumerate(weights):
                 if l > 0:  # deeper layers read the (dropped-out) output of the layer below
                     x = top_hidden(layers[l - 1], self.is_lstm)
                     if layer_noise[l - 1] is not None:
                         x = x * layer_noise[l - 1]
-                    gates = linear(x, w_ih, b_ih)
-                layers[l] = cell(gates, layers[l], w_hh, b_hh)
+                    gates = linear(x, w_ih, b_in)
+                layers[l] = cell(gates, layers[l], w_hh, b_hid)
             outputs.append(top_hidden(layers[-1], self.is_lstm))  # (n, H)
         if lengths is not None:  # the logits of the live positions, put back in place
             return unpack(apply_linear(self.dense, torch.cat(outputs)), order, live, T), None

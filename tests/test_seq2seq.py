@@ -189,27 +189,45 @@ def test_predict_step_restores_training_mode():
 
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train-dropout"])
-def test_stacked_rnn_equals_nn_rnn_outputs_state_and_gradients(rnn, training):
-    """stacked_rnn (the GRU encoder's path on the CPU) against nn.GRU/nn.LSTM themselves."""
+@pytest.mark.parametrize("stepwise", [None, 1, 2], ids=["all-stepwise", "1-stepwise",
+                                                       "2-stepwise"])
+def test_stacked_rnn_equals_nn_rnn_outputs_state_and_gradients(rnn, training, stepwise):
+    """stacked_rnn (the encoder's path on the CPU), all layers step by step or only the
+    lowest ones, the rest fused, against nn.GRU/nn.LSTM themselves; 3 layers, so that
+    dropout masks are drawn both before and inside the fused call."""
     torch.manual_seed(0)
     encoder = d2l.Seq2SeqEncoder(V, E, H, 3, dropout=0.3, rnn=rnn).train(training)
     src = batch()[0]
     torch.manual_seed(1)
-    outputs, state = stacked_rnn(encoder.rnn, encoder.embedding, src.t(), training)
+    outputs, state = stacked_rnn(encoder.rnn, encoder.embedding, src.t(), training, stepwise)
+    after_ours = torch.rand(3)
     torch.manual_seed(1)
     ref_outputs, ref_state = encoder.rnn(encoder.embedding(src.t()))
+    torch.testing.assert_close(torch.rand(3), after_ours)  # the same random draws
     torch.testing.assert_close(outputs, ref_outputs)
     torch.testing.assert_close(state, ref_state)
     grads = []
-    for out in (outputs, ref_outputs):
+    for out, st in ((outputs, state), (ref_outputs, ref_state)):
         encoder.zero_grad()
-        out.sin().sum().backward(retain_graph=True)
+        final = st if rnn == "gru" else torch.cat(st)
+        (out.sin().sum() + final.cos().sum()).backward(retain_graph=True)
         grads.append([p.grad.clone() for p in encoder.parameters()])
     for ours, ref in zip(*grads):
         torch.testing.assert_close(ours, ref)
-    if rnn == "gru":  # the encoder takes this path for a GRU on the CPU
-        torch.manual_seed(1)
-        torch.testing.assert_close(encoder(src)[0], outputs)
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_encoder_on_the_cpu_takes_the_stepwise_path(rnn, monkeypatch):
+    """GRU: every layer step by step; LSTM: the first layer, the rest fused."""
+    from d2l_lite import seq2seq
+    calls = []
+    monkeypatch.setattr(seq2seq, "stacked_rnn",
+                        lambda *args: calls.append(args[-1]) or stacked_rnn(*args))
+    encoder = d2l.Seq2SeqEncoder(V, E, H, 2, rnn=rnn)
+    src = batch()[0]
+    outputs, _ = encoder(src)
+    assert calls == [None if rnn == "gru" else 1]
+    torch.testing.assert_close(outputs, encoder.rnn(encoder.embedding(src.t()))[0])
 
 
 def test_dropout_noise_draws_the_masks_of_successive_f_dropout_calls():
