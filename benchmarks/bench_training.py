@@ -235,12 +235,12 @@ def main():
         if d2l:
             steps["d2l"] = make_step(d2l, data["d2l"], rnn, scoring, reference=True)
         seconds = time_steps(steps)
-        # d2l_lite projects the embedding tables: the decoder's always, the encoder's for a
-        # GRU (an LSTM encoder is nn.LSTM), see Seq2SeqEncoder.forward; and its decoder
-        # skips the targets' padding (d2l_lite.packing)
+        # d2l_lite projects the embedding tables (the decoder's, and the encoder's on the
+        # CPU, see Seq2SeqEncoder.forward), and its decoder skips the targets' padding
+        # (d2l_lite.packing)
         flops = {"d2l_lite": training_step_flops(rnn, scoring, *sizes, tgt_table=True,
-                                                 src_vocab=len(d.src_vocab) if rnn == "gru"
-                                                 else None, live_fraction=live),
+                                                 src_vocab=len(d.src_vocab),
+                                                 live_fraction=live),
                  "d2l": training_step_flops(rnn, scoring, *sizes, keys_cached=False)}
         for name in steps:
             rate = flops[name] / seconds[name]
