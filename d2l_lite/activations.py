@@ -2,11 +2,11 @@
 
 The decoders apply tanh at every step: to the GRU's candidate state, to the LSTM's cell input
 and cell state, and to the additive scorer's hidden layer (B x K x h values). PyTorch's CPU
-tanh (SLEEF's 1-ulp vector code) took 2.3 ns per float32 element on an AMD EPYC with AVX2,
-its sigmoid 0.7 ns, so four passes (double, sigmoid, double, subtract one) cost less than
-one tanh. The identity is exact; the result differs from ``torch.tanh`` by float rounding,
-an absolute error below 2.4e-7 (relative error grows only where |tanh(x)| is near 0). Other
-devices keep ``torch.tanh``.
+tanh took 2.3 ns per float32 element on an AMD EPYC with AVX2, its sigmoid 0.7 ns, so four
+passes (double, sigmoid, double, subtract one) cost less than one tanh (on the scorer's
+(128, 9, 256) features: 326 against 666 microseconds). The identity is exact; the result
+differs from ``torch.tanh`` by float rounding, an absolute error below 2.4e-7 (relative error
+grows only where |tanh(x)| is near 0). Other devices keep ``torch.tanh``.
 """
 
 import torch
