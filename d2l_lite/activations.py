@@ -6,7 +6,7 @@ tanh took 2.3 ns per float32 element on an AMD EPYC with AVX2, its sigmoid 0.7 n
 passes (double, sigmoid, double, subtract one) cost less than one tanh (on the scorer's
 (128, 9, 256) features: 326 against 666 microseconds). The identity is exact; the result
 differs from ``torch.tanh`` by float rounding, an absolute error below 2.4e-7 (relative error
-grows only where |tanh(x)| is near 0). Other devices keep ``torch.tanh``.
+grows only near x = 0). Other devices keep ``torch.tanh``.
 """
 
 import torch
