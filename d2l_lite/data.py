@@ -173,7 +173,8 @@ class MTFraEng(DataModule):
         self.root = str(data_root(root))
         self.path = fra_eng_path(self.root)
         raw_text = read_lines(self.path, num_train + num_val + 1)
-        self.arrays, self.src_vocab, self.tgt_vocab = self._build_arrays(raw_text)
+        self.arrays, self.src_vocab, self.tgt_vocab = self._build_arrays(
+            raw_text, max_examples=num_train + num_val)
 
     def _preprocess(self, text):
         """Lowercase, replace non-breaking spaces and put a space before , . ! ? (d2l's rule)."""
@@ -196,7 +197,7 @@ class MTFraEng(DataModule):
                 tgt.append([t for t in f"{parts[1]} <eos>".split(" ") if t])
         return src, tgt
 
-    def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None):
+    def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None, max_examples=None):
         def build_array(sentences, vocab, is_tgt=False):
             t = self.num_steps
             sentences = [s[:t] if len(s) > t else s + ["<pad>"] * (t - len(s))
@@ -209,7 +210,7 @@ class MTFraEng(DataModule):
             valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
             return array, vocab, valid_len
 
-        src, tgt = self._tokenize(self._preprocess(raw_text), self.num_train + self.num_val)
+        src, tgt = self._tokenize(self._preprocess(raw_text), max_examples)
         if src_vocab is None:
             self._check_enough(len(src))
         src_array, src_vocab, src_valid_len = build_array(src, src_vocab)
@@ -236,7 +237,32 @@ class MTFraEng(DataModule):
         return self.get_tensorloader(self.arrays, train, idx)
 
     def build(self, src_sentences, tgt_sentences):
-        """Arrays for new sentence pairs with this data set's vocabularies (unknown -> <unk>)."""
+        """Arrays for new sentence pairs with this data set's vocabularies (unknown -> <unk>):
+        two lists of the same, non-zero length of sentences without TAB or newline."""
+        src_sentences = check_sentences(src_sentences, "src_sentences")
+        tgt_sentences = check_sentences(tgt_sentences, "tgt_sentences")
+        if len(src_sentences) != len(tgt_sentences):
+            raise ValueError(f"{len(src_sentences)} source sentences but {len(tgt_sentences)} "
+                             f"target sentences: pass one target per source sentence")
         raw_text = "\n".join(src + "\t" + tgt for src, tgt in zip(src_sentences, tgt_sentences))
         arrays, _, _ = self._build_arrays(raw_text, self.src_vocab, self.tgt_vocab)
         return arrays
+
+
+def check_sentences(sentences, name):
+    """``sentences`` as a list, after checking it is a non-empty list of strings without TAB
+    or newline (either would split or shift the sentence pairs silently)."""
+    if isinstance(sentences, str) or not isinstance(sentences, (list, tuple)):
+        raise TypeError(f"{name} must be a list of sentences (strings), got "
+                        f"{type(sentences).__name__}")
+    if not sentences:
+        raise ValueError(f"{name} is empty: pass at least one sentence")
+    for i, sentence in enumerate(sentences):
+        if not isinstance(sentence, str):
+            raise TypeError(f"{name}[{i}] is {type(sentence).__name__}, not a string")
+        for char, what in (("\t", "a TAB"), ("\n", "a newline"), ("\r", "a carriage return")):
+            if char in sentence:
+                raise ValueError(f"{name}[{i}] = {sentence!r} contains {what}, which would "
+                                 f"split or shift the sentence pairs: pass one sentence per "
+                                 f"item, without {what}")
+    return list(sentences)

@@ -1,6 +1,7 @@
 """Helpers for the book's experiments: build and train a §11.4 model, translate, score.
 
-Nothing here is in d2l; it keeps the chapters short. ``HPARAMS`` are D2L §11.4's settings.
+Nothing here is in d2l; it keeps the chapters short. ``HPARAMS`` are D2L §11.4's settings and
+``PROBES`` its four probe sentences, the one place both are written down.
 """
 
 import statistics
@@ -8,7 +9,8 @@ import statistics
 import torch
 from torch.nn import functional as F
 
-from .data import read_lines
+from .data import check_sentences, read_lines
+from .fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder
 from .metrics import bleu
 from .seq2seq import Seq2Seq, Seq2SeqAttentionDecoder, Seq2SeqEncoder
 from .train import Trainer
@@ -17,24 +19,37 @@ from .utils import set_seed
 HPARAMS = dict(embed_size=256, num_hiddens=256, num_layers=2, dropout=0.2, lr=0.005,
                max_epochs=30, gradient_clip_val=1, batch_size=128)
 
+# D2L §11.4's probe sentences (English, French reference). Three are training pairs: lines 1,
+# 50 and 350 of fra.txt, among the 512 that §11.4 trains on. "he's calm ." is nowhere in the
+# corpus (line 274, "he's wet .", is the nearest training pair), so it is the only one unseen.
+PROBES = (("go .", "va !"), ("i lost .", "j'ai perdu ."), ("he's calm .", "il est calme ."),
+          ("i'm home .", "je suis chez moi ."))
 
-def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, **overrides):
-    """A Seq2Seq with ``enc_rnn`` (default: ``rnn``) encoder and an attention decoder."""
+
+def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, fast=True, **overrides):
+    """A §11.4 model with an ``enc_rnn`` (default: ``rnn``) encoder and an attention decoder.
+
+    ``fast=True`` builds ``fast.FastSeq2Seq`` (the same model, computed with less work),
+    ``fast=False`` the reference ``Seq2Seq``; a seeded run gives both the same initial weights.
+    """
     hp = {**HPARAMS, **overrides}
     args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
     encoder = Seq2SeqEncoder(len(data.src_vocab), *args, rnn=enc_rnn or rnn)
-    decoder = Seq2SeqAttentionDecoder(len(data.tgt_vocab), *args, rnn=rnn, scoring=scoring)
-    return Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
+    decoder_class, model_class = ((FastSeq2SeqAttentionDecoder, FastSeq2Seq) if fast
+                                  else (Seq2SeqAttentionDecoder, Seq2Seq))
+    decoder = decoder_class(len(data.tgt_vocab), *args, rnn=rnn, scoring=scoring)
+    return model_class(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
 
 
-def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, plot=False, **overrides):
+def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, fast=True, plot=False,
+          **overrides):
     """Seed, build and fit one model; returns (model, history) (see ``Trainer.fit``).
 
     The live loss plot is off unless ``plot``: the chapters train many models in one cell.
     """
     hp = {**HPARAMS, **overrides}
     set_seed(seed)
-    model = make_model(data, rnn, scoring, enc_rnn, **overrides)
+    model = make_model(data, rnn, scoring, enc_rnn, fast, **overrides)
     model.board.display = plot
     trainer = Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"])
     history = trainer.fit(model, data)
@@ -46,28 +61,32 @@ def num_parameters(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def translate(model, data, src_sentences, tgt_sentences=None, save_attention_weights=False):
-    """Greedy translations (token lists, cut at <eos>) and, if asked, the attention maps.
-
-    Returns (translations, maps) where maps[i] is (steps, source positions) for sentence i.
+def translate(model, data, src_sentences, save_attention_weights=False):
+    """Greedy translations of preprocessed English sentences (token lists, cut at <eos>)
+    and, if asked, the attention maps: (translations, maps), maps (N, num_steps, K) or None.
     """
-    tgt_sentences = tgt_sentences or ["" for _ in src_sentences]
-    batch = data.build(src_sentences, tgt_sentences)
+    src_sentences = check_sentences(src_sentences, "src_sentences")
+    batch = data.build(src_sentences, [""] * len(src_sentences))
     device = next(model.parameters()).device
     preds, steps = model.predict_step(batch, device, data.num_steps, save_attention_weights)
     translations = []
-    for p in preds.cpu():
-        tokens = data.tgt_vocab.to_tokens(p)
+    for p in preds.cpu().tolist():
+        tokens = [data.tgt_vocab.idx_to_token[i] for i in p]
         translations.append(tokens[:tokens.index("<eos>")] if "<eos>" in tokens else tokens)
-    maps = torch.cat([s[0] for s in steps], 1).cpu() if steps else None  # (B, steps, K)
+    maps = torch.cat([s[0] for s in steps], 1).cpu() if steps else None  # (N, steps, K)
     return translations, maps
 
 
 def mean_bleu(model, data, src_sentences, tgt_sentences, k=2):
-    """Mean sentence BLEU (D2L's ``bleu`` with k-grams) of the model's translations."""
-    translations, _ = translate(model, data, src_sentences, tgt_sentences)
-    return statistics.mean(bleu(" ".join(t), ref, k) for t, ref in zip(translations,
-                                                                           tgt_sentences))
+    """Mean sentence BLEU (D2L's ``bleu`` with k-grams) of the model's translations of
+    ``src_sentences`` against ``tgt_sentences`` (lists of the same, non-zero length)."""
+    tgt_sentences = check_sentences(tgt_sentences, "tgt_sentences")
+    if len(src_sentences) != len(tgt_sentences):
+        raise ValueError(f"{len(src_sentences)} source sentences but {len(tgt_sentences)} "
+                         f"references: pass one reference per source sentence")
+    translations, _ = translate(model, data, src_sentences)
+    return statistics.mean(bleu(" ".join(t), ref, k)
+                           for t, ref in zip(translations, tgt_sentences, strict=True))
 
 
 def held_out_pairs(data, n=500):

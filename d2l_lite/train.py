@@ -15,7 +15,11 @@ from .utils import HyperParameters
 
 
 class Module(nn.Module, HyperParameters):
-    """Base class of models: ``loss``, ``configure_optimizers``, training and validation steps."""
+    """Base class of models: ``loss``, ``configure_optimizers``, training and validation steps.
+
+    ``plot_train_per_epoch`` and ``plot_valid_per_epoch`` are accepted for d2l compatibility and
+    unused: the trainer plots once per epoch.
+    """
 
     def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
         super().__init__()
@@ -42,8 +46,7 @@ class Module(nn.Module, HyperParameters):
         return self.loss(self.outputs_for_loss(batch), batch[-1])
 
     def outputs_for_loss(self, batch):
-        """What ``loss`` compares with the labels: ``self(*inputs)``. A model may compute
-        less where its loss reads less (``Seq2Seq`` skips the targets' padding)."""
+        """What ``loss`` compares with the labels: ``self(*inputs)``."""
         return self(*batch[:-1])
 
     def configure_optimizers(self):
@@ -53,10 +56,10 @@ class Module(nn.Module, HyperParameters):
 class TensorLoader:
     """Minibatches of a tuple of tensors, as ``DataLoader(TensorDataset(...), shuffle=...)``.
 
-    Each pass draws from the global generator exactly what a ``DataLoader`` draws (a base
-    seed, then the ``RandomSampler``'s seed when shuffling), so a seeded run sees d2l's batches
-    and leaves the generator where d2l leaves it; slicing tensors avoids the per-example
-    indexing and collation of a ``DataLoader``.
+    Each pass draws from the global generator what a ``DataLoader`` draws (a base seed, then
+    the ``RandomSampler``'s seed when shuffling), so a seeded run sees d2l's batches and
+    leaves the generator where d2l leaves it (a test checks both); slicing tensors avoids a
+    ``DataLoader``'s per-example indexing and collation.
     """
 
     def __init__(self, tensors, batch_size, shuffle):
@@ -71,14 +74,12 @@ class TensorLoader:
         if self.shuffle:
             seed = int(torch.empty((), dtype=torch.int64).random_().item())
             order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
-        else:
-            order = None
         for start in range(0, self.n, self.batch_size):
-            if order is None:
-                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
-            else:
+            if self.shuffle:
                 idx = order[start:start + self.batch_size]
                 yield tuple(t[idx] for t in self.tensors)
+            else:
+                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
 
 
 class DataModule(HyperParameters):
@@ -111,7 +112,9 @@ class Trainer(HyperParameters):
 
     ``fit`` returns ``history``: one dict per epoch with ``epoch``, ``train_loss`` (mean over
     the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
-    is kept on the trainer, so an interrupted fit still has what it recorded.
+    is kept on the trainer, so an interrupted fit still has what it recorded. A loss or a
+    gradient that is not finite stops training with ``FloatingPointError`` at the batch where
+    it appears, before the optimiser's step, so the weights stay finite.
     """
 
     def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0):
@@ -141,7 +144,7 @@ class Trainer(HyperParameters):
         self.prepare_data(data)
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
-        self.epoch, self.train_batch_idx, self.val_batch_idx = 0, 0, 0
+        self.epoch = 0
         self.history = []
         try:
             for epoch in range(self.max_epochs):
@@ -161,38 +164,65 @@ class Trainer(HyperParameters):
         start = time.perf_counter()
         self.model.train()
         total = 0.0
-        for batch in self.train_dataloader:
+        for i, batch in enumerate(self.train_dataloader):
             loss = self.model.training_step(self.prepare_batch(batch))
+            total += self._check_finite(loss, "training loss", i)
             self.optim.zero_grad(set_to_none=True)
             loss.backward()
+            norm = self._check_finite(self.gradient_norm(self.model), "gradient norm", i)
             if self.gradient_clip_val > 0:
-                self.clip_gradients(self.gradient_clip_val, self.model)
+                self.clip_gradients(self.gradient_clip_val, self.model, norm)
             self.optim.step()
-            total = total + loss.detach()
-            self.train_batch_idx += 1
-        train_loss = float(total) / self.num_train_batches
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(
-                f"the training loss became {train_loss} in epoch {self.epoch + 1}: lower the "
-                f"learning rate or set gradient_clip_val; the epochs before are in "
-                f"trainer.history")
         val_loss = None
         if self.val_dataloader is not None:
             self.model.eval()
-            total = 0.0
+            val_total = 0.0
             with torch.inference_mode():
-                for batch in self.val_dataloader:
-                    total = total + self.model.validation_step(self.prepare_batch(batch))
-                    self.val_batch_idx += 1
-            val_loss = float(total) / self.num_val_batches
-        return {"epoch": self.epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                "seconds": time.perf_counter() - start}
+                for i, batch in enumerate(self.val_dataloader):
+                    val = self.model.validation_step(self.prepare_batch(batch))
+                    val_total += self._check_finite(val, "validation loss", i)
+            val_loss = val_total / self.num_val_batches
+        return {"epoch": self.epoch + 1, "train_loss": total / self.num_train_batches,
+                "val_loss": val_loss, "seconds": time.perf_counter() - start}
 
-    def clip_gradients(self, grad_clip_val, model):
-        """Scale all gradients by grad_clip_val / norm when their global norm exceeds it.
+    def _check_finite(self, value, what, batch):
+        """``value`` as a float; raises FloatingPointError if it is not finite."""
+        value = value.item() if torch.is_tensor(value) else float(value)
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the {what} became {value} in epoch {self.epoch + 1}, batch {batch + 1}: "
+                f"training stopped before the optimiser's step, so the weights are those "
+                f"after the batch before. Lower the learning rate or set gradient_clip_val; "
+                f"the epochs before are in trainer.history")
+        return value
 
-        Same rule as d2l (no epsilon, unlike ``clip_grad_norm_``), without a host sync.
-        """
+    @staticmethod
+    def gradient_norm(model):
+        """The global L2 norm of all gradients, a Python float. If float32 overflows (squares
+        of huge finite gradients), it is computed again in float64."""
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        torch._foreach_mul_(grads, torch.clamp(grad_clip_val / norm, max=1.0))
+        if not grads:
+            return 0.0
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        if torch.isinf(norm):
+            norm = torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads]))
+        return norm.item()
+
+    @staticmethod
+    def scale_gradients(model, factor):
+        """Multiply every gradient by ``factor``."""
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.mul_(factor)
+
+    def clip_gradients(self, grad_clip_val, model, norm=None):
+        """Scale all gradients by grad_clip_val / norm when their global norm exceeds it:
+        d2l's rule (no epsilon, unlike ``clip_grad_norm_``); ``norm``, if given, is
+        ``gradient_norm(model)``. A norm that is not finite raises ``FloatingPointError``
+        instead of turning the gradients into NaN (or zeros, for an infinite norm)."""
+        norm = self.gradient_norm(model) if norm is None else norm
+        if not math.isfinite(norm):
+            raise FloatingPointError(f"the gradient norm is {norm}: some gradient is not finite")
+        if norm > grad_clip_val:
+            self.scale_gradients(model, grad_clip_val / norm)

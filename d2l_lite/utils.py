@@ -67,15 +67,3 @@ def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-# d2l's framework-neutral aliases that §11.4's code calls (d2l.concat, d2l.reshape, ...).
-concat = torch.cat
-reshape = torch.reshape
-expand_dims = torch.unsqueeze
-argmax = torch.argmax
-
-
-def numpy(x):
-    """A tensor as a NumPy array (detached, on the CPU)."""
-    return x.detach().cpu().numpy()

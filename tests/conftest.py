@@ -29,4 +29,4 @@ def data_root():
 
 @pytest.fixture(scope="session")
 def goldens():
-    return torch.load(GOLDENS, weights_only=False)
+    return torch.load(GOLDENS, weights_only=True)

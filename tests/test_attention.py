@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite.attention import _DotScores, key_mask, pool, weighted_sum
 
 
 def test_masked_softmax_gives_zero_weight_beyond_valid_len_and_sums_to_one():
@@ -54,40 +53,3 @@ def test_additive_attention_accepts_different_query_and_key_sizes():
                     torch.tensor([2, 5]))
     assert out.shape == (2, 3, 7)
     assert attention.attention_weights.shape == (2, 3, 5)
-
-
-def test_prepared_keys_give_the_same_result_as_projecting_again():
-    attention = d2l.AdditiveAttention(8, 0, query_size=4, key_size=6).eval()
-    q, k, v = torch.randn(2, 1, 4), torch.randn(2, 5, 6), torch.randn(2, 5, 3)
-    lens = torch.tensor([3, 5])
-    torch.testing.assert_close(attention(q, k, v, lens, prepared_keys=attention.prepare_keys(k)),
-                               attention(q, k, v, lens))
-
-
-@pytest.mark.parametrize("scoring", ["additive", "dot"])
-def test_step_weights_equal_forwards_weights_for_one_query(scoring):
-    torch.manual_seed(0)
-    B, K, d = 3, 5, 4
-    if scoring == "additive":
-        attention = d2l.AdditiveAttention(6, dropout=0, query_size=d, key_size=d)
-    else:
-        attention = d2l.DotProductAttention(dropout=0)
-    q, k = torch.randn(B, 1, d), torch.randn(B, K, d)
-    lens = torch.tensor([5, 2, 1])
-    attention(q, k, k, lens)
-    weights = attention.step_weights(q.squeeze(1), attention.prepare_keys(k),
-                                     key_mask(lens, K))
-    torch.testing.assert_close(weights, attention.attention_weights.squeeze(1))
-    assert (weights[1, 2:] == 0).all() and (weights[2, 1:] == 0).all()
-
-
-def test_pool_and_dot_scores_have_the_gradients_of_their_definitions():
-    torch.manual_seed(0)
-    w = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
-    values = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
-    query = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(pool, (w, values))
-    torch.autograd.gradcheck(_DotScores.apply, (values, query))
-    torch.testing.assert_close(pool(w, values), weighted_sum(w.unsqueeze(1), values).squeeze(1))
-    torch.testing.assert_close(_DotScores.apply(values, query),
-                               (values * query.unsqueeze(1)).sum(-1))

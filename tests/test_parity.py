@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import d2l_lite as d2l
+from d2l_lite.fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder
 from d2l_lite.seq2seq import EncoderDecoder
 
 
@@ -43,10 +44,9 @@ def test_masked_softmax_matches_d2l(goldens):
 
 def test_additive_attention_loads_d2l_weights_and_matches(goldens):
     g = goldens["attention"]["additive"]
-    attention = d2l.AdditiveAttention(num_hiddens=8, dropout=0.1)
-    attention.materialize(g["queries"].shape[-1], g["keys"].shape[-1])
+    attention = d2l.AdditiveAttention(num_hiddens=8, dropout=0.1).eval()
+    attention(g["queries"], g["keys"], g["values"], g["valid_lens"])  # creates the lazy layers
     attention.load_state_dict(g["state_dict"])
-    attention.eval()
     out = attention(g["queries"], g["keys"], g["values"], g["valid_lens"])
     torch.testing.assert_close(out, g["output"])
     torch.testing.assert_close(attention.attention_weights, g["weights"])
@@ -80,19 +80,34 @@ class D2LLossSeq2Seq(d2l.Seq2Seq):
         return EncoderDecoder.loss(self, Y_hat, Y, averaged)
 
 
-def small_model(goldens):
+class D2LLossFastSeq2Seq(FastSeq2Seq):
+    """The fast path with d2l 1.0.3's loss; it computes every position (``Seq2Seq`` steps)."""
+
+    def loss(self, Y_hat, Y, averaged=True):
+        return EncoderDecoder.loss(self, Y_hat, Y, averaged)
+
+    def outputs_for_loss(self, batch):
+        return self(*batch[:-1])
+
+
+def small_model(goldens, fast=False):
     g = goldens["model"]
     encoder = d2l.Seq2SeqEncoder(10, 8, 16, 2, 0.1)
-    decoder = d2l.Seq2SeqAttentionDecoder(10, 8, 16, 2, 0.1)
-    model = D2LLossSeq2Seq(encoder, decoder, tgt_pad=1, lr=0.01)
+    if fast:
+        decoder = FastSeq2SeqAttentionDecoder(10, 8, 16, 2, 0.1)
+        model = D2LLossFastSeq2Seq(encoder, decoder, tgt_pad=1, lr=0.01)
+    else:
+        decoder = d2l.Seq2SeqAttentionDecoder(10, 8, 16, 2, 0.1)
+        model = D2LLossSeq2Seq(encoder, decoder, tgt_pad=1, lr=0.01)
     model.eval()
     model(*g["batch"][:-1])  # create the lazy layers
     model.load_state_dict(g["state_dict"])  # d2l's keys, encoder's "rnn.rnn." included
     return model, g
 
 
-def test_model_with_d2l_weights_gives_d2ls_logits_attention_loss_and_gradients(goldens):
-    model, g = small_model(goldens)
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
+def test_model_with_d2l_weights_gives_d2ls_logits_attention_loss_and_gradients(goldens, fast):
+    model, g = small_model(goldens, fast)
     logits = model(*g["batch"][:-1])
     torch.testing.assert_close(logits, g["logits"])
     weights = torch.cat(model.decoder.attention_weights, 1)
@@ -105,25 +120,31 @@ def test_model_with_d2l_weights_gives_d2ls_logits_attention_loss_and_gradients(g
         torch.testing.assert_close(p.grad, g["grads"][key], msg=name)
 
 
-def test_predict_step_matches_d2l(goldens):
-    model, g = small_model(goldens)
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
+def test_predict_step_matches_d2l(goldens, fast):
+    model, g = small_model(goldens, fast)
     preds, steps = model.predict_step(g["batch"], "cpu", 5, save_attention_weights=True)
     assert torch.equal(preds, g["preds"])
     torch.testing.assert_close(torch.cat([s[0] for s in steps], 1), g["predict_weights"])
 
 
 @pytest.mark.slow
-def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root):
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
+def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root, fast):
     """§11.4 as printed, with d2l's loss: same initial weights, batches, dropout masks."""
     torch.manual_seed(0)
     data = d2l.MTFraEng(batch_size=128, root=data_root)
     encoder = d2l.Seq2SeqEncoder(len(data.src_vocab), 256, 256, 2, 0.2)
-    decoder = d2l.Seq2SeqAttentionDecoder(len(data.tgt_vocab), 256, 256, 2, 0.2)
-    model = D2LLossSeq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
+    args = (len(data.tgt_vocab), 256, 256, 2, 0.2)
+    if fast:
+        model = D2LLossFastSeq2Seq(encoder, FastSeq2SeqAttentionDecoder(*args),
+                                   tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
+    else:
+        model = D2LLossSeq2Seq(encoder, d2l.Seq2SeqAttentionDecoder(*args),
+                               tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
     d2l.Trainer(max_epochs=30, gradient_clip_val=1).fit(model, data)
-    engs = ["go .", "i lost .", "he's calm .", "i'm home ."]
-    fras = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
-    preds, _ = model.predict_step(data.build(engs, fras), "cpu", data.num_steps)
+    engs, fras = zip(*d2l.experiment.PROBES)
+    preds, _ = model.predict_step(data.build(list(engs), list(fras)), "cpu", data.num_steps)
     for fr, p, (tokens, score) in zip(fras, preds, goldens["translations"]):
         ours = data.tgt_vocab.to_tokens(p)
         ours = ours[:ours.index("<eos>")] if "<eos>" in ours else ours

@@ -8,18 +8,28 @@ import d2l_lite as d2l
 
 
 class Regression(d2l.Module):
-    def __init__(self, lr=0.1, fail_at_epoch=None, interrupt_at_epoch=None):
+    """Linear regression whose loss turns NaN at (``fail_at_epoch``, ``fail_at_batch``), in
+    training or, with ``fail_in_validation``, in validation."""
+
+    def __init__(self, lr=0.1, fail_at_epoch=None, fail_at_batch=1, interrupt_at_epoch=None,
+                 fail_in_validation=False):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Linear(2, 1)
+        self.batches = 0
 
     def loss(self, y_hat, y):
         epoch = self.trainer.epoch + 1
-        if epoch == self.fail_at_epoch:
+        self.batches = self.batches + 1 if self.training == self._last_mode else 1
+        self._last_mode = self.training
+        if (epoch == self.fail_at_epoch and self.batches == self.fail_at_batch
+                and self.training != self.fail_in_validation):
             return ((y_hat - y) ** 2).mean() * float("nan")
         if epoch == self.interrupt_at_epoch:
             raise KeyboardInterrupt
         return ((y_hat - y) ** 2).mean()
+
+    _last_mode = None
 
 
 class Line(d2l.DataModule):
@@ -43,11 +53,47 @@ def test_fit_returns_a_record_per_epoch_and_learns():
     assert all(r["seconds"] > 0 for r in history)
 
 
-def test_nan_loss_stops_with_an_error_naming_the_epoch():
+def test_nan_loss_stops_at_its_batch_before_the_step_with_the_weights_finite():
+    torch.manual_seed(0)
     trainer = d2l.Trainer(max_epochs=5)
-    with pytest.raises(FloatingPointError, match="became nan in epoch 3"):
-        trainer.fit(Regression(fail_at_epoch=3), Line())
+    model = Regression(fail_at_epoch=3, fail_at_batch=2)
+    steps = []
+    model.register_forward_pre_hook(lambda m, args: steps.append(
+        [p.detach().clone() for p in m.parameters()]) if m.training else None)
+    with pytest.raises(FloatingPointError, match="training loss became nan in epoch 3, batch 2"):
+        trainer.fit(model, Line())
     assert [r["epoch"] for r in trainer.history] == [1, 2]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    for before, now in zip(steps[-1], model.parameters()):  # no step after the NaN batch
+        assert torch.equal(before, now)
+
+
+def test_nan_validation_loss_raises_naming_epoch_and_batch():
+    trainer = d2l.Trainer(max_epochs=3)
+    with pytest.raises(FloatingPointError, match="validation loss became nan in epoch 2, batch 1"):
+        trainer.fit(Regression(fail_at_epoch=2, fail_in_validation=True), Line())
+    assert [r["epoch"] for r in trainer.history] == [1]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_clipping_a_non_finite_gradient_raises_instead_of_spreading_it(bad):
+    model = nn.Linear(3, 2)
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    model.weight.grad[0, 0] = bad
+    with pytest.raises(FloatingPointError, match=f"gradient norm is {bad}"):
+        d2l.Trainer(max_epochs=1).clip_gradients(1.0, model)
+
+
+def test_clipping_huge_finite_gradients_keeps_them_finite():
+    """Their squares overflow float32: the norm is accumulated in float64."""
+    model = nn.Linear(3, 2)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 1e30)
+    d2l.Trainer(max_epochs=1).clip_gradients(1.0, model)
+    grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert torch.isfinite(grads).all()
+    torch.testing.assert_close(torch.linalg.vector_norm(grads), torch.tensor(1.0))
 
 
 def test_interrupted_fit_keeps_what_it_recorded():

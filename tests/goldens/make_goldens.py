@@ -135,7 +135,7 @@ def translation_goldens(d2l):
 def main():
     root = os.environ.get("D2L_LITE_DATA", str(HERE.parents[2] / "shared" / "data"))
     d2l = import_d2l(os.path.join(root, "fra-eng", "fra.txt"))
-    goldens = dict(torch=torch.__version__, data=data_goldens(d2l),
+    goldens = dict(torch=str(torch.__version__), data=data_goldens(d2l),
                    attention=attention_goldens(d2l), bleu=bleu_goldens(d2l),
                    vocab=vocab_goldens(d2l), model=model_goldens(d2l),
                    translations=translation_goldens(d2l))
