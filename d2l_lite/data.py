@@ -2,29 +2,16 @@
 
 The corpus (Tatoeba sentences collected by manythings.org, CC-BY 2.0) is read from
 ``<root>/fra-eng/fra.txt``; ``<root>`` is the ``root`` argument, else ``$D2L_LITE_DATA``, else a
-per-user cache folder. When the file is missing, d2l's ``fra-eng.zip`` is downloaded (base URL
-overridable with ``$D2L_LITE_DATA_URL``) to a temporary file, checked against its SHA-1 and only
-then extracted and renamed into place, so no half-written file is ever left behind.
+per-user cache folder. ``download`` checks the file, or fetches it when it is missing.
 """
 
 import collections
-import hashlib
-import os
 import re
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
-import zipfile
-from pathlib import Path
 
 import torch
 
+from .download import data_root, fra_eng_path
 from .train import DataModule
-
-DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
-FRA_ENG_ZIP = "fra-eng.zip"
-FRA_ENG_SHA1 = "94646ad1522d915e7b0f9296181140edcf86a4f5"
 
 
 class Vocab:
@@ -63,84 +50,11 @@ class Vocab:
         return self.token_to_idx["<unk>"]
 
 
-def data_root(root=None):
-    """``root``, else ``$D2L_LITE_DATA``, else ``$XDG_CACHE_HOME/d2l_lite`` (~/.cache/d2l_lite)."""
-    if root is not None:
-        return Path(root)
-    if os.environ.get("D2L_LITE_DATA"):
-        return Path(os.environ["D2L_LITE_DATA"])
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "d2l_lite"
-
-
-def sha1_of(path):
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def download(url, dest, sha1):
-    """Download ``url`` to ``dest`` through a temporary file renamed only if its SHA-1 matches."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    shutil.copyfileobj(response, f, 1 << 20)
-            except urllib.error.HTTPError as e:
-                raise OSError(
-                    f"downloading {url} failed with HTTP {e.code} ({e.reason}): check the URL "
-                    f"(set D2L_LITE_DATA_URL to a mirror) or place the file at {dest} yourself"
-                ) from e
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise OSError(
-                    f"could not download {url} ({reason}): check your internet connection, or "
-                    f"place the file at {dest} yourself"
-                ) from e
-        got = sha1_of(tmp)
-        if got != sha1:
-            raise OSError(
-                f"the file downloaded from {url} has SHA-1 {got}, expected {sha1}: the download "
-                f"is corrupt or the mirror serves another file; nothing was kept, try again or "
-                f"set D2L_LITE_DATA_URL to another mirror"
-            )
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
-
-
-def fra_eng_path(root=None):
-    """Path of ``fra.txt`` under the data root, downloading and extracting it if missing."""
-    root = data_root(root)
-    target = root / "fra-eng" / "fra.txt"
-    if target.exists():
-        return target
-    archive = root / FRA_ENG_ZIP
-    if not archive.exists() or sha1_of(archive) != FRA_ENG_SHA1:
-        base = os.environ.get("D2L_LITE_DATA_URL") or DATA_URL
-        download(base.rstrip("/") + "/" + FRA_ENG_ZIP, archive, FRA_ENG_SHA1)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        with zipfile.ZipFile(archive) as z:
-            if "fra-eng/fra.txt" not in z.namelist():
-                raise OSError(f"{archive} does not contain fra-eng/fra.txt: delete it and retry")
-            z.extract("fra-eng/fra.txt", tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(Path(tmp) / "fra-eng" / "fra.txt", target)
-    return target
-
-
 def read_lines(path, n):
-    """The first ``n`` lines of a UTF-8 text file, joined with newlines (d2l reads them all)."""
+    """The first ``n`` lines (all when ``n`` is None) of a UTF-8 text file, joined."""
     lines = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not text
             for line in f:
                 lines.append(line)
                 if len(lines) == n:
@@ -198,6 +112,14 @@ class MTFraEng(DataModule):
         return src, tgt
 
     def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None, max_examples=None):
+        src, tgt = self._tokenize(self._preprocess(raw_text), max_examples)
+        if src_vocab is None:
+            self._check_enough(len(src))
+        return self._arrays(src, tgt, src_vocab, tgt_vocab)
+
+    def _arrays(self, src, tgt, src_vocab=None, tgt_vocab=None):
+        """Token lists -> ((src, tgt_input, src_valid_len, tgt_label), src_vocab, tgt_vocab),
+        building a vocabulary (tokens seen at least twice) where none is given."""
         def build_array(sentences, vocab, is_tgt=False):
             t = self.num_steps
             sentences = [s[:t] if len(s) > t else s + ["<pad>"] * (t - len(s))
@@ -210,9 +132,6 @@ class MTFraEng(DataModule):
             valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
             return array, vocab, valid_len
 
-        src, tgt = self._tokenize(self._preprocess(raw_text), max_examples)
-        if src_vocab is None:
-            self._check_enough(len(src))
         src_array, src_vocab, src_valid_len = build_array(src, src_vocab)
         tgt_array, tgt_vocab, _ = build_array(tgt, tgt_vocab, True)
         return ((src_array, tgt_array[:, :-1], src_valid_len, tgt_array[:, 1:]),

@@ -1,18 +1,23 @@
-"""MTFraEng's corpus handling: local file first, download through a loopback HTTP server with
-SHA-1 check, and clear errors that leave nothing half-written."""
+"""MTFraEng's corpus handling: a complete local file first, downloads through a loopback HTTP
+server (SHA-1 checked, locked, capped, swept), clear errors that leave nothing half-written,
+and sentences that cannot be silently misaligned."""
 
+import errno
 import hashlib
 import http.server
 import io
+import os
 import socket
 import threading
+import time
 import zipfile
 
 import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite import data as data_module
+from d2l_lite import download
+from d2l_lite import experiment as experiment_module
 
 CORPUS = "Go.\tVa !\nHi.\tSalut !\nRun!\tCours !\nWho?\tQui ?\nWow!\tÇa alors !\nGo.\tBouge !\n"
 
@@ -26,106 +31,259 @@ def make_zip(text=CORPUS):
 
 
 @pytest.fixture
-def server():
-    """A loopback HTTP server serving ``files`` (name -> bytes); records the paths asked for."""
+def corpus_is(monkeypatch):
+    """Make ``text`` (str or bytes) the corpus that d2l_lite accepts as d2l's."""
+
+    def accept(text):
+        body = text.encode() if isinstance(text, str) else text
+        monkeypatch.setattr(download, "FRA_TXT_SIZE", len(body))
+        monkeypatch.setattr(download, "FRA_TXT_SHA256", hashlib.sha256(body).hexdigest())
+        return body
+
+    accept(CORPUS)
+    return accept
+
+
+def write_corpus(root, text=CORPUS):
+    (root / "fra-eng").mkdir(parents=True, exist_ok=True)
+    body = text.encode() if isinstance(text, str) else text
+    (root / "fra-eng" / "fra.txt").write_bytes(body)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A loopback HTTP server: ``files`` maps a path to bytes, or to a function that writes
+    the response itself; records the paths asked for. The archive's SHA-1 is d2l_lite's."""
     files, requests = {}, []
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_GET(self):
             requests.append(self.path)
             body = files.get(self.path.lstrip("/"))
             if body is None:
                 self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            elif callable(body):
+                body(self)
+            else:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", files, requests
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    monkeypatch.setenv("D2L_LITE_DATA_URL", url)
+    files["fra-eng.zip"] = make_zip()
+    monkeypatch.setattr(download, "FRA_ENG_SHA1", hashlib.sha1(files["fra-eng.zip"]).hexdigest())
+    yield url, files, requests
     httpd.shutdown()
     httpd.server_close()
 
 
 def leftovers(root):
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.name != ".fra-eng.lock")
 
 
-def test_downloads_checks_sha1_extracts_and_leaves_no_temporary_file(server, tmp_path,
-                                                                     monkeypatch):
-    url, files, requests = server
-    files["fra-eng.zip"] = make_zip()
-    monkeypatch.setenv("D2L_LITE_DATA_URL", url)
-    monkeypatch.setattr(data_module, "FRA_ENG_SHA1", hashlib.sha1(files["fra-eng.zip"]).hexdigest())
-    data = d2l.MTFraEng(batch_size=2, num_steps=4, num_train=3, num_val=1, root=tmp_path)
+def small(**kwargs):
+    return d2l.MTFraEng(batch_size=2, num_steps=4, num_train=3, num_val=1, **kwargs)
+
+
+def test_the_default_download_is_https():
+    assert download.DATA_URL.startswith("https://")
+
+
+def test_downloads_checks_extracts_and_leaves_no_temporary_file(server, tmp_path, corpus_is):
+    _, _, requests = server
+    data = small(root=tmp_path)
     assert requests == ["/fra-eng.zip"]
-    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt"]
+    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt",
+                                   "fra-eng/fra.txt.sha256"]
     assert data.arrays[0].shape == (5, 4)
-    # a second instance reads the extracted file: no new request
-    d2l.MTFraEng(batch_size=2, num_steps=4, num_train=3, num_val=1, root=tmp_path)
+    small(root=tmp_path)  # a second instance reads the extracted file: no new request
     assert requests == ["/fra-eng.zip"]
 
 
-def test_data_root_comes_from_the_environment(tmp_path, monkeypatch):
-    (tmp_path / "fra-eng").mkdir()
-    (tmp_path / "fra-eng" / "fra.txt").write_text(CORPUS, encoding="utf-8")
-    monkeypatch.setenv("D2L_LITE_DATA", str(tmp_path))
-    data = d2l.MTFraEng(batch_size=2, num_steps=4, num_train=3, num_val=1)
-    assert data.root == str(tmp_path)
+def test_data_root_comes_from_the_environment_with_tilde_expanded(tmp_path, monkeypatch,
+                                                                  corpus_is):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_corpus(tmp_path / "corpora")
+    monkeypatch.setenv("D2L_LITE_DATA", "~/corpora")
+    data = small()
+    assert data.root == str(tmp_path / "corpora")
     assert data.src_vocab.idx_to_token == ["!", ".", "<eos>", "<pad>", "<unk>"]
 
 
-def test_http_404_is_a_clear_error_and_leaves_nothing(server, tmp_path, monkeypatch):
-    url, _, _ = server
-    monkeypatch.setenv("D2L_LITE_DATA_URL", url)
-    with pytest.raises(OSError, match=r"HTTP 404.*D2L_LITE_DATA_URL"):
-        d2l.MTFraEng(batch_size=2, root=tmp_path)
+def test_a_byte_order_mark_is_not_part_of_the_first_token(tmp_path, corpus_is):
+    write_corpus(tmp_path, b"\xef\xbb\xbf" + CORPUS.encode())
+    data = small(root=tmp_path)
+    assert data.src_vocab.to_tokens(data.arrays[0][0][0]) == "go"
+
+
+def test_an_incomplete_corpus_already_there_is_not_trusted(tmp_path, corpus_is):
+    write_corpus(tmp_path, CORPUS[:-20])
+    with pytest.raises(ValueError, match=r"bytes, but d2l's fra.txt has .*partial copy.*delete"):
+        small(root=tmp_path)
+
+
+def test_a_damaged_corpus_of_the_right_size_is_not_trusted(tmp_path, corpus_is):
+    write_corpus(tmp_path, CORPUS.replace("Va", "Vb"))
+    with pytest.raises(ValueError, match=r"SHA-256 [0-9a-f]{64}, expected .*damaged"):
+        small(root=tmp_path)
+
+
+def test_http_404_is_a_network_error_and_leaves_nothing(server, tmp_path, corpus_is):
+    _, files, _ = server
+    del files["fra-eng.zip"]
+    with pytest.raises(download.DownloadError, match=r"HTTP 404.*D2L_LITE_DATA_URL"):
+        small(root=tmp_path)
     assert leftovers(tmp_path) == []
 
 
 def test_sha1_mismatch_is_a_clear_error_and_leaves_nothing(server, tmp_path, monkeypatch):
-    url, files, _ = server
-    files["fra-eng.zip"] = make_zip()  # not d2l's archive: its SHA-1 differs
-    monkeypatch.setenv("D2L_LITE_DATA_URL", url)
-    with pytest.raises(OSError, match=r"SHA-1 [0-9a-f]{40}, expected 94646ad1.*nothing was kept"):
-        d2l.MTFraEng(batch_size=2, root=tmp_path)
+    monkeypatch.setattr(download, "FRA_ENG_SHA1", "94646ad1522d915e7b0f9296181140edcf86a4f5")
+    with pytest.raises(download.DownloadError,
+                       match=r"SHA-1 [0-9a-f]{40}, expected 94646ad1.*nothing was kept"):
+        small(root=tmp_path)
     assert leftovers(tmp_path) == []
 
 
-def test_no_network_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+def test_no_network_is_a_network_error_and_leaves_nothing(tmp_path, monkeypatch):
     with socket.socket() as s:  # a loopback port that nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("D2L_LITE_DATA_URL", f"http://127.0.0.1:{port}/")
-    with pytest.raises(OSError, match=r"could not download .*internet connection"):
-        d2l.MTFraEng(batch_size=2, root=tmp_path)
+    with pytest.raises(download.DownloadError, match=r"could not reach .*internet connection"):
+        small(root=tmp_path)
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("text", ["", "no tabs here\njust lines\n"])
-def test_empty_or_malformed_corpus_is_a_clear_error(tmp_path, text):
+def test_a_body_cut_off_midway_is_a_network_error_and_leaves_nothing(server, tmp_path):
+    _, files, _ = server
+
+    def cut_off(handler):  # a chunked body that stops before its last chunk
+        handler.send_response(200)
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.wfile.write(b"100\r\n" + b"x" * 100)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    files["fra-eng.zip"] = cut_off
+    with pytest.raises(download.DownloadError, match=r"broke off .*IncompleteRead"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_body_over_the_size_cap_is_refused(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "MAX_BYTES", 100)
+    with pytest.raises(download.DownloadError, match=r"announces .* more than the 100"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_download_past_its_deadline_is_stopped(server, tmp_path, monkeypatch):
+    _, files, _ = server
+    body = files["fra-eng.zip"]
+
+    def slow(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        for i in range(0, len(body), 64):
+            handler.wfile.write(body[i:i + 64])
+            handler.wfile.flush()
+            time.sleep(0.05)
+
+    files["fra-eng.zip"] = slow
+    monkeypatch.setattr(download, "DEADLINE", 0.2)
+    with pytest.raises(download.DownloadError, match=r"took too long"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_full_disk_is_a_local_error_with_its_own_advice(server, tmp_path, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download, "_fetch", no_space)
+    with pytest.raises(OSError, match=r"no space left .*D2L_LITE_DATA to a folder on another"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_unwritable_root_names_d2l_lite_data(monkeypatch, tmp_path):
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(download.Path, "mkdir", refuse)
+    with pytest.raises(OSError, match=r"cannot write to .*set D2L_LITE_DATA to a folder you"):
+        small(root=tmp_path / "read-only")
+
+
+def test_leftovers_of_killed_downloads_are_swept(server, tmp_path, corpus_is):
     (tmp_path / "fra-eng").mkdir()
-    (tmp_path / "fra-eng" / "fra.txt").write_text(text, encoding="utf-8")
+    stale = [tmp_path / "fra-eng.zip.abc.part", tmp_path / "fra-eng" / "fra.txt.xyz.part"]
+    for path in stale:
+        path.write_bytes(b"half")
+    (tmp_path / "tmp123" / "fra-eng").mkdir(parents=True)
+    (tmp_path / "tmp123" / "fra-eng" / "fra.txt").write_text("half")
+    small(root=tmp_path)
+    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt",
+                                   "fra-eng/fra.txt.sha256"]
+
+
+def test_concurrent_first_uses_make_one_request(server, tmp_path, corpus_is):
+    _, files, requests = server
+    body = files["fra-eng.zip"]
+
+    def slowly(handler):  # long enough for the other thread to arrive meanwhile
+        time.sleep(0.3)
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    files["fra-eng.zip"] = slowly
+    errors = []
+
+    def first_use():
+        try:
+            download.fra_eng_path(tmp_path)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=first_use) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and requests == ["/fra-eng.zip"]
+
+
+@pytest.mark.parametrize("text", ["", "no tabs here\njust lines\n"])
+def test_empty_or_malformed_corpus_is_a_clear_error(tmp_path, text, corpus_is):
+    corpus_is(text)
+    write_corpus(tmp_path, text)
     with pytest.raises(ValueError, match="holds no sentence pairs.*empty or malformed"):
         d2l.MTFraEng(batch_size=2, root=tmp_path)
 
 
-def test_non_utf8_corpus_is_a_clear_error(tmp_path):
-    (tmp_path / "fra-eng").mkdir()
-    (tmp_path / "fra-eng" / "fra.txt").write_bytes(b"Go.\tVa \xff!\n")
+def test_non_utf8_corpus_is_a_clear_error(tmp_path, corpus_is):
+    corpus_is(b"Go.\tVa \xff!\n")
+    write_corpus(tmp_path, b"Go.\tVa \xff!\n")
     with pytest.raises(ValueError, match="not UTF-8 text"):
         d2l.MTFraEng(batch_size=2, root=tmp_path)
 
 
-def test_asking_for_more_pairs_than_the_corpus_holds_is_a_clear_error(tmp_path):
-    (tmp_path / "fra-eng").mkdir()
-    (tmp_path / "fra-eng" / "fra.txt").write_text(CORPUS, encoding="utf-8")
+def test_asking_for_more_pairs_than_the_corpus_holds_is_a_clear_error(tmp_path, corpus_is):
+    write_corpus(tmp_path)
     with pytest.raises(ValueError, match=r"num_train \+ num_val = 640 but .* only 6 sentence"):
         d2l.MTFraEng(batch_size=2, root=tmp_path)
 
@@ -137,6 +295,65 @@ def test_asking_for_more_pairs_than_the_corpus_holds_is_a_clear_error(tmp_path):
 def test_sizes_below_one_are_rejected(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
         d2l.MTFraEng(root=tmp_path, **kwargs)
+
+
+# Sentences in: nothing silently dropped, shifted or cut short
+
+@pytest.fixture
+def tiny(tmp_path, corpus_is):
+    write_corpus(tmp_path)
+    data = small(root=tmp_path)
+    torch.manual_seed(0)
+    model = experiment_module.make_model(data, embed_size=4, num_hiddens=4, num_layers=1,
+                                         dropout=0.0)
+    return data, model
+
+
+@pytest.mark.parametrize("bad,what", [("i lost .\nhe ran .", "a newline"),
+                                      ("i lost .\the ran .", "a TAB"),
+                                      ("i lost .\r", "a carriage return")])
+def test_a_sentence_with_a_line_or_field_break_is_rejected(tiny, bad, what):
+    data, model = tiny
+    with pytest.raises(ValueError, match=f"src_sentences\\[1\\] = .* contains {what}"):
+        data.build(["go .", bad], ["va !", "j'ai perdu ."])
+    with pytest.raises(ValueError, match=f"contains {what}"):
+        experiment_module.translate(model, data, ["go .", bad])
+    with pytest.raises(ValueError, match=f"tgt_sentences\\[0\\] = .* contains {what}"):
+        experiment_module.mean_bleu(model, data, ["go ."], [bad])
+
+
+def test_lists_of_unequal_length_are_rejected(tiny):
+    data, model = tiny
+    with pytest.raises(ValueError, match="2 source sentences but 1 target"):
+        data.build(["go .", "hi ."], ["va !"])
+    with pytest.raises(ValueError, match="2 source sentences but 1 references"):
+        experiment_module.mean_bleu(model, data, ["go .", "hi ."], ["va !"])
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_empty_input_is_rejected(tiny, empty):
+    data, model = tiny
+    with pytest.raises(ValueError, match="is empty: pass at least one sentence"):
+        data.build(empty, empty)
+    with pytest.raises(ValueError, match="is empty"):
+        experiment_module.translate(model, data, empty)
+    with pytest.raises(TypeError, match="must be a list of sentences"):
+        experiment_module.translate(model, data, "go .")
+
+
+def test_build_keeps_every_pair_however_many(tiny):
+    data, _ = tiny
+    n = data.num_train + data.num_val + 5
+    arrays = data.build(["go ."] * n, ["va !"] * n)
+    assert all(len(a) == n for a in arrays)
+
+
+def test_translations_are_token_lists_even_for_one_step(tiny, tmp_path):
+    data, model = tiny
+    one_step = d2l.MTFraEng(batch_size=2, num_steps=1, num_train=3, num_val=1, root=tmp_path)
+    for d in (data, one_step):
+        translations, _ = experiment_module.translate(model, d, ["go .", "hi ."])
+        assert all(isinstance(t, list) for t in translations)
 
 
 def test_preprocessing_only_the_lines_used_equals_preprocessing_everything(data_root):
@@ -157,3 +374,8 @@ def test_loaders_split_train_and_validation_like_d2l(data_root):
     assert all(len(b) == 4 for b in train)
     src, tgt, src_len, label = next(iter(val))
     assert torch.equal(tgt[:, 1:], label[:, :-1])
+
+
+def test_the_shared_corpus_is_d2ls(data_root):
+    download.check_corpus(data_root / "fra-eng" / "fra.txt")
+    assert os.path.getsize(data_root / "fra-eng" / "fra.txt") == download.FRA_TXT_SIZE
