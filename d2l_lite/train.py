@@ -109,6 +109,9 @@ class Trainer(HyperParameters):
         max_epochs: number of passes over the training data.
         num_gpus: GPUs to use; None (default) uses one when present, 0 forces the CPU.
         gradient_clip_val: clip the global gradient norm to this value when > 0.
+        patience: if set (not in d2l), stop early once the validation loss has not improved
+            for this many epochs, and restore the weights of the best epoch
+            (``best_epoch``).
 
     ``fit`` returns ``history``: one dict per epoch with ``epoch``, ``train_loss`` (mean over
     the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
@@ -117,7 +120,7 @@ class Trainer(HyperParameters):
     it appears, before the optimiser's step, so the weights stay finite.
     """
 
-    def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0):
+    def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0, patience=None):
         self.save_hyperparameters()
         wanted = 1 if num_gpus is None else num_gpus
         self.gpus = [utils.gpu(i) for i in range(min(wanted, utils.num_gpus()))]
@@ -144,8 +147,7 @@ class Trainer(HyperParameters):
         self.prepare_data(data)
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
-        self.epoch = 0
-        self.history = []
+        self.epoch, self.history, self.best_epoch = 0, [], None
         try:
             for epoch in range(self.max_epochs):
                 self.epoch = epoch
@@ -154,10 +156,26 @@ class Trainer(HyperParameters):
                 model.board.record(epoch + 1, record["train_loss"], "train_loss")
                 if record["val_loss"] is not None:
                     model.board.record(epoch + 1, record["val_loss"], "val_loss")
-                model.board.draw(final=epoch + 1 == self.max_epochs)
+                stop = self.patience is not None and self._early_stop(record)
+                model.board.draw(final=stop or epoch + 1 == self.max_epochs)
+                if stop:
+                    break
         finally:
             model.board.close()
+        if self.best_epoch is not None:
+            model.load_state_dict(self._best_state)
         return self.history
+
+    def _early_stop(self, record):
+        """Keep the weights of the best validation loss so far; True once ``patience`` epochs
+        have passed without improving on it."""
+        if record["val_loss"] is None:
+            raise ValueError("patience needs validation data: the data module has none")
+        if self.best_epoch is None or record["val_loss"] < self.history[self.best_epoch - 1][
+                "val_loss"]:
+            self.best_epoch = record["epoch"]
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return record["epoch"] - self.best_epoch >= self.patience
 
     def fit_epoch(self):
         """One pass over the training data, then validation; returns the epoch's record."""

@@ -179,3 +179,25 @@ def test_add_to_class_registers_a_method():
         return 2 * x
 
     assert A().double(3) == 6
+
+
+def test_patience_stops_early_and_restores_the_best_weights():
+    class Noisy(Regression):
+        """Validation loss that improves for 3 epochs, then only worsens."""
+
+        def validation_step(self, batch):
+            epoch = self.trainer.epoch + 1
+            self.seen = {k: v.clone() for k, v in self.state_dict().items()}
+            if epoch == 3:
+                self.best_seen = self.seen
+            return torch.tensor(float(abs(epoch - 3)))
+
+    torch.manual_seed(0)
+    model = Noisy()
+    trainer = d2l.Trainer(max_epochs=20, patience=2)
+    history = trainer.fit(model, Line())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
+    assert trainer.best_epoch == 3
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, model.best_seen[name])
+    assert not torch.equal(model.net.weight, model.seen["net.weight"])  # epoch 5's is not kept
