@@ -66,6 +66,28 @@ def embedding_gates(embedding, X, w, b):
     return F.linear(embedding(X), w, b)
 
 
+def prepare_keys(attention, keys):
+    """What a scorer reads from the keys (B, K, d), the same at every decoding step: W_k k
+    (B, K, h) for additive scoring, the keys themselves for dot-product scoring."""
+    if isinstance(attention, AdditiveAttention):
+        return attention.W_k(keys)
+    return keys
+
+
+def one_query_weights(attention, query, prepared_keys, key_mask=None):
+    """``attention``'s weights for one query per row, from ``prepare_keys``' output: query
+    (n, d), prepared_keys (n, K, h or d), key_mask (n, K) or None -> (n, K). The same as
+    ``attention(query.unsqueeze(1), keys, ...)``'s ``attention_weights`` up to float rounding."""
+    if isinstance(attention, AdditiveAttention):
+        features = torch.tanh(attention.W_q(query).unsqueeze(1) + prepared_keys)  # (n, K, h)
+        scores = attention.w_v(features).squeeze(-1)  # (n, K)
+    else:
+        scores = torch.bmm(prepared_keys, query.unsqueeze(2)).squeeze(2) / math.sqrt(query.shape[1])
+    if key_mask is not None:
+        scores = scores.masked_fill(~key_mask, MASK_VALUE)
+    return F.softmax(scores, dim=-1)
+
+
 def target_lengths(Y, pad):
     """Labels Y (B, T) -> (B,): 1 + the position of each row's last label that is not ``pad``
     (0 for a row of padding only): the steps that a loss ignoring ``pad`` reads."""
@@ -141,25 +163,13 @@ class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
             queries = attention.W_q(x)
             attention.w_v(queries + attention.W_k(x))
 
+    # The scorer's two parts, as methods so that a subclass can change them (the benchmark's
+    # ablation projects the keys at every step again)
     def _prepare_keys(self, enc_outputs):
-        """What the scorer reads from the keys (B, K, H), the same at every step: W_k k for
-        additive scoring, the keys themselves for dot-product scoring."""
-        if isinstance(self.attention, AdditiveAttention):
-            return self.attention.W_k(enc_outputs)  # (B, K, h)
-        return enc_outputs
+        return prepare_keys(self.attention, enc_outputs)
 
     def _attention_weights_of(self, query, keys, key_mask):
-        """Weights of one query per row: query (n, H), prepared keys (n, K, h), key_mask
-        (n, K) or None -> (n, K); ``self.attention``'s scores, then the masked softmax."""
-        attention = self.attention
-        if isinstance(attention, AdditiveAttention):
-            features = torch.tanh(attention.W_q(query).unsqueeze(1) + keys)  # (n, K, h)
-            scores = attention.w_v(features).squeeze(-1)  # (n, K)
-        else:
-            scores = torch.bmm(keys, query.unsqueeze(2)).squeeze(2) / math.sqrt(query.shape[1])
-        if key_mask is not None:
-            scores = scores.masked_fill(~key_mask, MASK_VALUE)
-        return F.softmax(scores, dim=-1)
+        return one_query_weights(self.attention, query, keys, key_mask)
 
     def _dropout_noise(self, B, K, H, device, order):
         """This step's dropout masks, drawn as the reference draws them: the attention

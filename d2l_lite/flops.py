@@ -37,7 +37,8 @@ def scorer_flops(scoring, num_keys, query_size, key_size, num_hiddens=None, keys
 
 
 def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hiddens,
-                  num_layers, tgt_vocab, keys_once=False, live_fraction=1.0):
+                  num_layers, tgt_vocab, keys_once=False, live_fraction=1.0,
+                  embedding_table=False):
     """Matmul FLOPs of one forward pass of encoder + Bahdanau decoder over a batch.
 
     Embedding look-ups cost no FLOPs. With additive scoring the key projection W_k k costs
@@ -45,12 +46,14 @@ def forward_flops(rnn, scoring, batch_size, src_len, tgt_len, embed_size, num_hi
     per sentence when ``keys_once`` (``d2l_lite.fast``). ``live_fraction`` is the share of
     the B x T decoder positions whose steps are computed: 1 for the reference, the targets'
     share when the padding is skipped (``FastSeq2Seq`` in training). The embedding's share of
-    the decoder's input gates is computed for every position either way.
+    the decoder's input gates costs ``2 G H E`` per position, or per vocabulary entry when
+    ``embedding_table`` and the vocabulary is the smaller (``fast.embedding_gates``).
     """
     G, H, E, L, B = GATES[rnn], num_hiddens, embed_size, num_layers, batch_size
     upper_layers = (L - 1) * 2 * G * H * 2 * H  # input and hidden products of layers 2..L
     encoder = B * src_len * (2 * G * H * (E + H) + upper_layers)
-    decoder_embedding = B * tgt_len * 2 * G * H * E
+    rows = min(B * tgt_len, tgt_vocab) if embedding_table else B * tgt_len
+    decoder_embedding = rows * 2 * G * H * E
     per_step = (2 * G * H * (H + H) + upper_layers  # layer 0's [context; h] products, the rest
                 + scorer_flops(scoring, src_len, H, H, H)["matmul"] + 2 * H * tgt_vocab)
     keys = B * 2 * src_len * H * H if scoring == "additive" else 0  # W_k k, once

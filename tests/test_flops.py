@@ -48,3 +48,12 @@ def test_skipping_padding_counts_the_decoder_steps_of_the_live_positions_only():
              - forward_flops(*args, keys_once=True, live_fraction=534 / 1152))
     assert saved == (1152 - 534) * per_step
     assert forward_flops(*args, live_fraction=1.0) == forward_flops(*args)
+
+
+def test_projecting_the_embedding_table_counts_the_smaller_of_vocabulary_and_tokens():
+    args = ("gru", "dot", 128, 9, 9, 256, 256, 2, 214)
+    per_row = 2 * 3 * 256 * 256  # one embedding row through G*H = 768 gates
+    saved = forward_flops(*args) - forward_flops(*args, embedding_table=True)
+    assert saved == per_row * (1152 - 214)
+    tiny_batch = ("gru", "dot", 1, 9, 9, 256, 256, 2, 214)  # 9 tokens < 214 words
+    assert forward_flops(*tiny_batch, embedding_table=True) == forward_flops(*tiny_batch)

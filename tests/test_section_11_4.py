@@ -74,3 +74,89 @@ def test_the_readers_decoder_equals_d2l_lites_reference():
                                   "int64", "astype", "transpose", "argmax", "numpy"])
 def test_d2ls_tensor_aliases_exist(name):
     assert hasattr(d2l, name)
+
+
+# The readers' decoders of d2l_lite.section_11_4, which the exercise chapters train and diff.
+
+def test_the_packaged_book_decoder_is_the_pages_code_verbatim():
+    import inspect
+
+    from d2l_lite import section_11_4
+
+    assert inspect.getsource(section_11_4.Seq2SeqAttentionDecoder) == page_cells()[2]
+
+
+def build(decoder_class, enc_rnn="gru", seed=0, **kwargs):
+    torch.manual_seed(seed)
+    encoder = d2l.Seq2SeqEncoder(10, 8, 16, 2, dropout=0.2, rnn=enc_rnn)
+    return d2l.Seq2Seq(encoder, decoder_class(10, 8, 16, 2, dropout=0.2, **kwargs), tgt_pad=1,
+                       lr=0.01)
+
+
+def logits_and_grads(model, seed=1):
+    g = torch.Generator().manual_seed(3)
+    src, tgt = torch.randint(0, 10, (4, 7), generator=g), torch.randint(0, 10, (4, 6), generator=g)
+    torch.manual_seed(seed)
+    logits = model(src, tgt, torch.tensor([7, 2, 5, 4]))
+    logits.sum().backward()
+    return logits, {n: p.grad for n, p in model.named_parameters()}
+
+
+def assert_same_model(a, b):
+    (la, ga), (lb, gb) = logits_and_grads(a), logits_and_grads(b)
+    torch.testing.assert_close(la, lb)
+    assert ga.keys() == gb.keys()
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], msg=name)
+
+
+@pytest.mark.parametrize("enc_rnn", ["gru", "lstm"])
+def test_the_readers_lstm_decoder_is_d2l_lites_lstm_decoder(enc_rnn):
+    from d2l_lite.section_11_4 import LSTMDecoder
+
+    assert_same_model(build(LSTMDecoder, enc_rnn),
+                      build(d2l.Seq2SeqAttentionDecoder, enc_rnn, rnn="lstm"))
+
+
+def test_the_readers_dot_product_decoder_is_d2l_lites_dot_decoder():
+    from d2l_lite.section_11_4 import DotProductDecoder
+
+    assert_same_model(build(DotProductDecoder), build(d2l.Seq2SeqAttentionDecoder, scoring="dot"))
+
+
+def test_the_state_wrapped_in_forward_trains_then_fails_in_predict_step():
+    from d2l_lite.section_11_4 import LSTMDecoderStateWrappedInForward
+
+    model = build(LSTMDecoderStateWrappedInForward)
+    logits, _ = logits_and_grads(model)  # one call per batch: it trains
+    assert torch.isfinite(logits).all()
+    src = torch.randint(0, 10, (4, 7))
+    batch = (src, src, torch.tensor([7, 2, 5, 4]), src)
+    with pytest.raises(RuntimeError):  # the second token gets a pair of pairs
+        model.predict_step(batch, "cpu", 3)
+
+
+def test_the_cell_reset_decoder_trains_as_the_correct_one_but_forgets_c_between_tokens():
+    from d2l_lite.section_11_4 import LSTMDecoder, LSTMDecoderCellReset
+
+    correct, reset = build(LSTMDecoder), build(LSTMDecoderCellReset)
+    assert_same_model(correct, reset)  # one call per sequence: the same computation
+    reset.load_state_dict(correct.state_dict())
+    g = torch.Generator().manual_seed(5)
+    src = torch.randint(0, 10, (4, 7), generator=g)
+    batch = (src, src, torch.tensor([7, 2, 5, 4]), src)
+    correct_preds, reset_preds = (m.predict_step(batch, "cpu", 6)[0] for m in (correct, reset))
+    assert correct_preds.shape == reset_preds.shape == (4, 6)
+    lens = torch.tensor([7, 2, 5, 4])
+    decoders = []
+    for model in (correct, reset):
+        model.eval()
+        with torch.no_grad():
+            whole = model(src, src[:, :6], lens)
+            state = model.decoder.init_state(model.encoder(src, lens), lens)
+            steps = []
+            for t in range(6):
+                y, state = model.decoder(src[:, t:t + 1], state)
+                steps.append(y)
+        decoders.append((whole - torch.cat(steps, 1)).abs().max().item())
+    assert decoders[0] < 1e-5 < 1e-3 < decoders[1]  # only the reset decoder loses c
