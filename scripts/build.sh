@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
+. scripts/lock.sh
+# shellcheck disable=SC1091
 . scripts/setup.sh
 if [ "${1:-}" != "--no-execute" ]; then
   python scripts/execute_notebooks.py

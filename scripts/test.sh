@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, unit tests, notebook pairs, nbval on every
-# notebook, the book build, and the rendered pages in headless Chromium.
+# Set up and run the whole test suite: lint, unit tests, notebook pairs and provenance, nbval
+# on every notebook, the Colab path, the book build, and the rendered pages in headless
+# Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. scripts/lock.sh
 start=$SECONDS
 stage() { echo; echo "== $1 ($((SECONDS - start)) s)"; }
 
@@ -10,21 +13,28 @@ stage "setup"
 # shellcheck disable=SC1091
 . scripts/setup.sh
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  echo "installing Debian's chromium and chromium-driver"
+  echo "installing Debian's chromium and chromium-driver (for the browser checks)"
   SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  if ! $SUDO apt-get update -qq || ! $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; then
+    echo "test: installing chromium and chromium-driver failed: install them yourself" \
+         "(Debian/Ubuntu: apt-get install chromium chromium-driver) and run this again" >&2
+    exit 1
+  fi
 fi
 
 stage "lint (ruff)"
 ruff check .
 
-stage "unit tests and notebook pairs"
-python -m pytest tests -q -p no:cacheprovider
+stage "unit tests, notebook pairs and provenance"
+python -m pytest tests -q -p no:cacheprovider -m "not colab"
 
 stage "nbval: every notebook re-executed and compared, one at a time"
 python -m pytest --nbval --nbval-current-env book/*.ipynb \
   --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=1200 -q -p no:cacheprovider
+
+stage "the Colab path: each chapter's setup, imports and data in a Colab-like environment"
+python -m pytest tests/test_colab.py -q -p no:cacheprovider -m colab
 
 stage "book build (warnings are errors)"
 rm -rf _build/html
@@ -32,3 +42,4 @@ jupyter-book build . -W -n --keep-going
 
 stage "rendered pages in headless Chromium (screenshots in _build/screenshots)"
 python -m pytest tests/browser/check_pages.py -q -p no:cacheprovider
+stage "done"

@@ -20,8 +20,10 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 from d2l_reference import import_d2l  # noqa: E402
 
-PROBES_EN = ["go .", "i lost .", "he's calm .", "i'm home ."]
-PROBES_FR = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
+from d2l_lite.download import data_root  # noqa: E402
+from d2l_lite.experiment import PROBES  # noqa: E402
+
+PROBES_EN, PROBES_FR = (list(x) for x in zip(*PROBES))
 DATA_CONFIGS = [dict(num_steps=9, num_train=512, num_val=128),
                 dict(num_steps=5, num_train=100, num_val=20),
                 dict(num_steps=12, num_train=3000, num_val=500)]
@@ -133,7 +135,7 @@ def translation_goldens(d2l):
 
 
 def main():
-    root = os.environ.get("D2L_LITE_DATA", str(HERE.parents[2] / "shared" / "data"))
+    root = str(data_root())  # $D2L_LITE_DATA, as d2l_lite reads it
     d2l = import_d2l(os.path.join(root, "fra-eng", "fra.txt"))
     goldens = dict(torch=str(torch.__version__), data=data_goldens(d2l),
                    attention=attention_goldens(d2l), bleu=bleu_goldens(d2l),
