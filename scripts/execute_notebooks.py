@@ -4,33 +4,84 @@
 
 Each chapter's MyST source ``book/NAME.md`` is executed in a fresh kernel whose working folder
 is ``book/``; the outputs go into its paired ``book/NAME.ipynb`` (through jupytext, so the pair
-stays in sync) without per-cell timing metadata. The wall time of each notebook and the
-environment are recorded in ``book/_execution.json``, which the Reproducibility chapter reads.
-Notebooks run sequentially: two torch processes on two cores slow each other down badly.
+stays in sync) without per-cell timing metadata. After each chapter, ``book/_execution.json``
+records for it: the wall time, the machine, the commit and whether the tree had uncommitted
+changes, and ``source_hash``, a hash of the sources its outputs depend on (see
+``source_hash``). ``tests/test_book.py`` compares that hash with the tree's, so outputs are
+re-executed whenever the code they come from changes. The Reproducibility chapter shows the
+record. Notebooks run sequentially: two torch processes on two cores slow each other badly.
+The corpus comes from ``$D2L_LITE_DATA`` (``bash scripts/build.sh`` sets it).
 """
 
+import ast
 import datetime
 import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import jupytext
 import nbclient
 import yaml
+from jupyter_client.manager import KernelManager
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 RECORD = BOOK / "_execution.json"
+PACKAGE = REPO / "d2l_lite"
 
 
 def chapters():
     """Notebook chapters in table-of-contents order (the toc names them with .ipynb)."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     return [Path(c["file"]).stem for c in toc["chapters"] if c["file"].endswith(".ipynb")]
+
+
+def _code_only(source):
+    """A module's code without comments, docstrings or formatting: its AST, docstrings
+    dropped, dumped as text."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def source_hash(name):
+    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source as it
+    is, and the code of every ``d2l_lite`` module (comments, docstrings and formatting do not
+    count: they cannot change an output)."""
+    h = hashlib.sha256()
+    h.update((BOOK / f"{name}.md").read_bytes())
+    for path in sorted(PACKAGE.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + _code_only(path.read_text()).encode() + b"\0")
+    return h.hexdigest()
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def environment():
@@ -40,15 +91,8 @@ def environment():
 
     import d2l_lite
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
+    return dict(cpu=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
                 python=platform.python_version(), torch=torch.__version__,
                 numpy=numpy.__version__, matplotlib=matplotlib.__version__,
                 d2l_lite=d2l_lite.__version__)
@@ -64,7 +108,11 @@ def stable_ids(nb):
 
 def execute(name):
     nb = stable_ids(jupytext.read(BOOK / f"{name}.md"))
-    client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3",
+    # IPC transport: the kernel talks over local sockets, not TCP ports
+    folder = tempfile.mkdtemp(prefix="kernel-")
+    km = KernelManager(kernel_name="python3", transport="ipc",
+                       connection_file=os.path.join(folder, "kernel.json"))
+    client = nbclient.NotebookClient(nb, km=km, timeout=1200,
                                      resources={"metadata": {"path": str(BOOK)}},
                                      record_timing=False)
     start = time.perf_counter()
@@ -75,26 +123,38 @@ def execute(name):
     return seconds
 
 
+def write_record(record):
+    """Write the record atomically (a run killed midway leaves the previous one whole)."""
+    tmp = RECORD.with_suffix(".json.part")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, RECORD)
+
+
 def main():
-    default_data = REPO.parent / "shared" / "data"
-    if "D2L_LITE_DATA" not in os.environ and (default_data / "fra-eng" / "fra.txt").exists():
-        os.environ["D2L_LITE_DATA"] = str(default_data)
     names = sys.argv[1:] or chapters()
-    record = json.loads(RECORD.read_text()) if RECORD.exists() else {"notebooks": {}}
-    record["environment"] = environment()
+    unknown = sorted(set(names) - set(chapters()))
+    if unknown:
+        sys.exit(f"unknown chapter(s) {unknown}: choose from {chapters()}")
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     record.setdefault("notebooks", {})
-    last = [n for n in names if n == "reproducibility"]
+    env = environment()
+    # uncommitted changes to what the outputs come from (outputs being rewritten do not count)
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--", "d2l_lite", "book/*.md"))
+    last = [n for n in names if n == "reproducibility"]  # it reads the record: last
     for name in [n for n in names if n != "reproducibility"] + last:
-        if name == "reproducibility":  # it reads the record: write it first
-            RECORD.write_text(json.dumps(record, indent=2) + "\n")
         print(f"executing book/{name}.md ...", flush=True)
         seconds = execute(name)
         finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        record["notebooks"][name] = {"seconds": round(seconds, 1), "finished": finished}
+        record["notebooks"][name] = dict(seconds=round(seconds, 1), finished=finished,
+                                         commit=commit, dirty=dirty,
+                                         source_hash=source_hash(name), environment=env)
+        order = chapters()
+        record["notebooks"] = {n: record["notebooks"][n] for n in order
+                               if n in record["notebooks"]}
+        record.pop("environment", None)  # older records kept one for all chapters
+        write_record(record)
         print(f"  {seconds:.1f} s -> book/{name}.ipynb", flush=True)
-    order = chapters()
-    record["notebooks"] = {n: record["notebooks"][n] for n in order if n in record["notebooks"]}
-    RECORD.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

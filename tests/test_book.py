@@ -78,3 +78,54 @@ def test_cell_ids_are_stable_so_re_execution_does_not_rewrite_them(md):
     expected = [c.id for c in stable_ids(jupytext.read(md)).cells]
     stored = [c["id"] for c in json.loads(md.with_suffix(".ipynb").read_text())["cells"]]
     assert stored == expected
+
+
+def _scripts():
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import execute_notebooks
+    import install_spec
+
+    return execute_notebooks, install_spec
+
+
+@pytest.mark.parametrize("md", [p for p in PAIRED if p.stem != "reproducibility"],
+                         ids=lambda p: p.name)
+def test_every_chapter_installs_the_one_pinned_release_in_colab(md):
+    _, install_spec = _scripts()
+    setup = next(c for c in jupytext.read(md).cells if c.cell_type == "code").source
+    assert f'D2L_LITE = "{install_spec.spec()}"' in setup, (
+        f"{md.name}'s setup cell does not install {install_spec.spec()}: run "
+        f"python scripts/install_spec.py --write")
+    assert "@v" in install_spec.spec()  # a release tag, not the moving default branch
+    assert "os.environ.get('D2L_LITE_SPEC', D2L_LITE)" in setup
+
+
+@pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
+def test_outputs_come_from_the_code_in_the_tree(md):
+    """The chapter was executed from the sources it shows: its recorded source hash equals
+    the hash of the tree's d2l_lite code and the chapter's source."""
+    execute_notebooks, _ = _scripts()
+    record = json.loads((BOOK / "_execution.json").read_text())["notebooks"].get(md.stem)
+    assert record is not None, f"{md.stem} was never executed: run scripts/execute_notebooks.py"
+    assert record["source_hash"] == execute_notebooks.source_hash(md.stem), (
+        f"book/{md.stem}.ipynb was executed from other sources than the tree's (d2l_lite or "
+        f"book/{md.stem}.md changed since): run python scripts/execute_notebooks.py {md.stem}")
+
+
+def test_the_source_hash_ignores_comments_and_docstrings_but_not_code(tmp_path, monkeypatch):
+    execute_notebooks, _ = _scripts()
+    package = tmp_path / "d2l_lite"
+    package.mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "x.md").write_text("# x\n")
+    monkeypatch.setattr(execute_notebooks, "PACKAGE", package)
+    monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path / "book")
+    hashes = []
+    for source in ('def f(x):\n    """Doc."""\n    return x + 1\n',
+                   'def f(x):\n    """Other doc."""\n    # a comment\n    return x + 1\n',
+                   'def f(x):\n    return x + 2\n'):
+        (package / "m.py").write_text(source)
+        hashes.append(execute_notebooks.source_hash("x"))
+    assert hashes[0] == hashes[1] != hashes[2]
