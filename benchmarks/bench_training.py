@@ -13,8 +13,7 @@ of the four probe sentences.
 **ablation**: what each piece of the fast path saves, as paired differences of ``fit`` time
 over seeds with 95% intervals: the reference decoder; + the written-out cells with the
 embedding's gates for all steps at once (keys still projected at every step); + keys projected
-once; + skipping the targets' padding (the full fast path); and batches by slicing against
-``torch.utils.data.DataLoader``.
+once; + skipping the targets' padding (the full fast path).
 
 Then: building MTFraEng, one training step of each (alternating), its analytic FLOPs against
 the machine's matmul FLOP/s, and a profile by operator. d2l 1.0.3 is used when importable
@@ -86,26 +85,6 @@ class KeysEveryStep(FastSeq2SeqAttentionDecoder):
         return super()._attention_weights_of(query, keys, key_mask)
 
 
-class DataLoaderData:
-    """An MTFraEng whose loaders are ``torch.utils.data.DataLoader``s, as d2l's."""
-
-    def __init__(self, data):
-        self.data = data
-
-    def __getattr__(self, name):
-        return getattr(self.data, name)
-
-    def train_dataloader(self):
-        return self._loader(slice(0, self.data.num_train), True)
-
-    def val_dataloader(self):
-        return self._loader(slice(self.data.num_train, None), False)
-
-    def _loader(self, rows, shuffle):
-        dataset = torch.utils.data.TensorDataset(*(a[rows] for a in self.data.arrays))
-        return torch.utils.data.DataLoader(dataset, self.data.batch_size, shuffle=shuffle)
-
-
 def build(impl, data, rnn, scoring, d2l=None):
     """A model of one variant: ``impl`` is 'fast', 'reference', 'cells', 'keys-once' (the
     ablation's steps) or 'd2l'."""
@@ -133,9 +112,8 @@ def run_fit(impl, data, rnn, scoring, epochs, seed, d2l=None):
     with contextlib.redirect_stdout(io.StringIO()):  # d2l prints its figure outside Jupyter
         trainer.fit(model, data)
     seconds = time.perf_counter() - start
-    real = data.data if isinstance(data, DataLoaderData) else data
-    return (seconds, experiment.masked_val_loss(model, real),
-            experiment.mean_bleu(model, real, ENGS, FRAS))
+    return (seconds, experiment.masked_val_loss(model, data),
+            experiment.mean_bleu(model, data, ENGS, FRAS))
 
 
 def alternate(arms, seeds, run):
@@ -185,17 +163,13 @@ def ablation(args, data):
     """Paired differences of fit time between successive steps of the fast path."""
     steps = [("reference", "cells", "written-out cells, embedding gates at once"),
              ("cells", "keys-once", "keys projected once per sentence"),
-             ("keys-once", "fast", "skipping the targets' padding"),
-             ("fast-dataloader", "fast", "batches by slicing instead of DataLoader")]
-    impls = ["reference", "cells", "keys-once", "fast", "fast-dataloader"]
-    loader_data = DataLoaderData(data)
+             ("keys-once", "fast", "skipping the targets' padding")]
+    impls = ["reference", "cells", "keys-once", "fast"]
     warm_up(["fast"], {"fast": data}, None)
     for variant in args.variants:
         rnn, scoring = variant.split("-")
 
         def run(impl, seed, rnn=rnn, scoring=scoring):
-            if impl == "fast-dataloader":
-                return run_fit("fast", loader_data, rnn, scoring, args.epochs, seed)
             return run_fit(impl, data, rnn, scoring, args.epochs, seed)
 
         res = alternate(impls, range(args.repeats), run)
@@ -277,7 +251,8 @@ def step_table(args, data, d2l):
     print(f"targets fill {live:.0%} of the decoder's positions in the step's batch")
     sizes = (HP["batch_size"], d.num_steps, d.num_steps, HP["embed_size"], HP["num_hiddens"],
              HP["num_layers"], len(d.tgt_vocab))
-    flops = {"fast": dict(keys_once=True, live_fraction=live), "reference": {}, "d2l": {}}
+    flops = {"fast": dict(keys_once=True, live_fraction=live, embedding_table=True),
+             "reference": {}, "d2l": {}}
     impls = ["fast", "reference"] + (["d2l"] if d2l else [])
     for variant in args.variants:
         rnn, scoring = variant.split("-")

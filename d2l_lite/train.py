@@ -53,35 +53,6 @@ class Module(nn.Module, HyperParameters):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
 
-class TensorLoader:
-    """Minibatches of a tuple of tensors, as ``DataLoader(TensorDataset(...), shuffle=...)``.
-
-    Each pass draws from the global generator what a ``DataLoader`` draws (a base seed, then
-    the ``RandomSampler``'s seed when shuffling), so a seeded run sees d2l's batches and
-    leaves the generator where d2l leaves it (a test checks both); slicing tensors avoids a
-    ``DataLoader``'s per-example indexing and collation.
-    """
-
-    def __init__(self, tensors, batch_size, shuffle):
-        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
-        self.n = len(tensors[0])
-
-    def __len__(self):
-        return math.ceil(self.n / self.batch_size)
-
-    def __iter__(self):
-        torch.empty((), dtype=torch.int64).random_()  # DataLoader's base seed for workers
-        if self.shuffle:
-            seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
-        for start in range(0, self.n, self.batch_size):
-            if self.shuffle:
-                idx = order[start:start + self.batch_size]
-                yield tuple(t[idx] for t in self.tensors)
-            else:
-                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
-
-
 class DataModule(HyperParameters):
     """Base class of data: ``train_dataloader()`` and ``val_dataloader()``."""
 
@@ -98,8 +69,10 @@ class DataModule(HyperParameters):
         return self.get_dataloader(train=False)
 
     def get_tensorloader(self, tensors, train, indices=slice(0, None)):
-        """Loader over ``tensors[indices]``, shuffled when ``train``."""
-        return TensorLoader(tuple(a[indices] for a in tensors), self.batch_size, shuffle=train)
+        """d2l's loader over ``tensors[indices]``, shuffled when ``train``."""
+        tensors = tuple(a[indices] for a in tensors)
+        dataset = torch.utils.data.TensorDataset(*tensors)
+        return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train)
 
 
 class Trainer(HyperParameters):
