@@ -20,6 +20,7 @@ from .seq2seq import (
     EncoderDecoder,
     Seq2Seq,
     Seq2SeqAttentionDecoder,
+    Seq2SeqDecoder,
     Seq2SeqEncoder,
     init_seq2seq,
 )
@@ -40,7 +41,8 @@ __version__ = "0.2.0"
 __all__ = [
     "AdditiveAttention", "AttentionDecoder", "DataModule", "Decoder", "DotProductAttention",
     "Encoder", "EncoderDecoder", "HyperParameters", "MTFraEng", "Module", "ProgressBoard",
-    "Seq2Seq", "Seq2SeqAttentionDecoder", "Seq2SeqEncoder", "Trainer", "Vocab", "add_to_class",
-    "bleu", "check_shape", "cpu", "gpu", "init_seq2seq", "masked_softmax", "num_gpus",
-    "set_seed", "show_heatmaps", "try_gpu", "experiment", "fast", "flops", *_aliases,
+    "Seq2Seq", "Seq2SeqAttentionDecoder", "Seq2SeqDecoder", "Seq2SeqEncoder", "Trainer",
+    "Vocab", "add_to_class", "bleu", "check_shape", "cpu", "gpu", "init_seq2seq",
+    "masked_softmax", "num_gpus", "set_seed", "show_heatmaps", "try_gpu", "experiment", "fast",
+    "flops", *_aliases,
 ]

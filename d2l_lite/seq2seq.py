@@ -146,6 +146,36 @@ def _accept_d2l_encoder_keys(state_dict, prefix, *args):
         state_dict[prefix + "rnn." + key[len(prefix + "rnn.rnn."):]] = state_dict.pop(key)
 
 
+class Seq2SeqDecoder(Decoder):
+    """The RNN decoder of D2L §10.7, without attention: the encoder's last top-layer state is the
+    context of every step, concatenated with the embedded input token. The larger-scale
+    chapter's baseline. ``rnn`` is 'gru' (d2l's) or 'lstm'."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, rnn="gru"):
+        super().__init__()
+        check_sizes(vocab_size=vocab_size, embed_size=embed_size, num_hiddens=num_hiddens,
+                    num_layers=num_layers)
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = make_rnn(rnn, embed_size + num_hiddens, num_hiddens, num_layers, dropout)
+        self.dense = nn.LazyLinear(vocab_size)
+        self.apply(init_seq2seq)
+
+    def init_state(self, enc_all_outputs, *args):
+        """The encoder's (outputs (K, B, H), state), kept as the decoder's state."""
+        return enc_all_outputs
+
+    def forward(self, X, state):
+        """X (B, T) token ids -> (logits (B, T, V), new state)."""
+        embs = self.embedding(X.t().type(torch.int32))  # (T, B, E)
+        enc_output, hidden_state = state
+        context = enc_output[-1]  # (B, H): the top layer's last output
+        context = context.repeat(embs.shape[0], 1, 1)  # (T, B, H)
+        embs_and_context = torch.cat((embs, context), -1)
+        outputs, hidden_state = self.rnn(embs_and_context, hidden_state)
+        outputs = self.dense(outputs).swapaxes(0, 1)  # (B, T, V)
+        return outputs, [enc_output, hidden_state]
+
+
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """Bahdanau's decoder (D2L §11.4): at every step the previous top-layer hidden state is the
     query, the encoder's outputs are keys and values, and the RNN reads [context; embedding].
@@ -160,8 +190,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
     first ``forward``; count parameters after one forward pass.
     """
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0,
-                 rnn="gru", scoring="additive"):
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers,
+                 dropout=0, rnn="gru", scoring="additive"):
         super().__init__()
         check_sizes(vocab_size=vocab_size, embed_size=embed_size, num_hiddens=num_hiddens,
                     num_layers=num_layers)
@@ -172,40 +202,56 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         else:
             self.attention = DotProductAttention(dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = make_rnn(rnn, embed_size + num_hiddens, num_hiddens, num_layers, dropout)
+        self.rnn = make_rnn(
+            rnn, embed_size + num_hiddens, num_hiddens, num_layers,
+            dropout=dropout)
         self.dense = nn.LazyLinear(vocab_size)
         self.apply(init_seq2seq)
 
     def init_state(self, enc_outputs, enc_valid_lens):
-        """Encoder's (outputs (K, B, H), state) -> [enc_outputs (B, K, H), hidden_state,
-        enc_valid_lens (B,)], ``hidden_state`` (L, B, H), or (h, c) for an LSTM decoder."""
+        """Encoder's (outputs, state) -> the decoder's state (enc_outputs, hidden_state,
+        enc_valid_lens); ``hidden_state`` is the pair (h, c) for an LSTM decoder."""
+        # Shape of outputs: (num_steps, batch_size, num_hiddens).
+        # Shape of hidden_state: (num_layers, batch_size, num_hiddens)
         outputs, hidden_state = enc_outputs
         is_lstm = isinstance(self.rnn, nn.LSTM)
-        if is_lstm and not isinstance(hidden_state, tuple):  # GRU encoder -> LSTM decoder:
+        if is_lstm and not isinstance(hidden_state, tuple):  # GRU encoder, LSTM decoder:
             hidden_state = (hidden_state, torch.zeros_like(hidden_state))  # c starts empty
-        elif isinstance(hidden_state, tuple) and not is_lstm:  # LSTM encoder -> GRU decoder:
+        elif isinstance(hidden_state, tuple) and not is_lstm:  # LSTM encoder, GRU decoder:
             hidden_state = hidden_state[0]  # keep h
         return (outputs.permute(1, 0, 2), hidden_state, enc_valid_lens)
 
     def forward(self, X, state):
-        """X (B, T) token ids -> (logits (B, T, V), new state)."""
-        enc_outputs, hidden_state, enc_valid_lens = state  # (B, K, H), (L, B, H) or (h, c), (B,)
-        X = self.embedding(X).permute(1, 0, 2)  # (T, B, E)
+        """X (batch_size, num_steps) token ids -> (logits, new state)."""
+        # Shape of enc_outputs: (batch_size, num_steps, num_hiddens).
+        # Shape of hidden_state: (num_layers, batch_size, num_hiddens)
+        enc_outputs, hidden_state, enc_valid_lens = state
+        # Shape of the output X: (num_steps, batch_size, embed_size)
+        X = self.embedding(X).permute(1, 0, 2)
         outputs, self._attention_weights = [], []
         for x in X:
-            h = hidden_state[0] if isinstance(hidden_state, tuple) else hidden_state  # (L, B, H)
-            query = torch.unsqueeze(h[-1], dim=1)  # (B, 1, H)
-            context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)  # (B, 1, H)
-            x = torch.cat((context, torch.unsqueeze(x, dim=1)), dim=-1)  # (B, 1, H + E)
-            out, hidden_state = self.rnn(x.permute(1, 0, 2), hidden_state)  # out (1, B, H)
+            # The top layer's hidden state h; an LSTM's state is the pair (h, c)
+            h = hidden_state[0] if isinstance(hidden_state, tuple) else hidden_state
+            # Shape of query: (batch_size, 1, num_hiddens)
+            query = torch.unsqueeze(h[-1], dim=1)
+            # Shape of context: (batch_size, 1, num_hiddens)
+            context = self.attention(
+                query, enc_outputs, enc_outputs, enc_valid_lens)
+            # Concatenate on the feature dimension
+            x = torch.cat((context, torch.unsqueeze(x, dim=1)), dim=-1)
+            # Reshape x as (1, batch_size, embed_size + num_hiddens)
+            out, hidden_state = self.rnn(x.permute(1, 0, 2), hidden_state)
             outputs.append(out)
             self._attention_weights.append(self.attention.attention_weights)
-        outputs = self.dense(torch.cat(outputs, dim=0))  # (T, B, V)
-        return outputs.permute(1, 0, 2), [enc_outputs, hidden_state, enc_valid_lens]
+        # After fully connected layer transformation, shape of outputs:
+        # (num_steps, batch_size, vocab_size)
+        outputs = self.dense(torch.cat(outputs, dim=0))
+        return outputs.permute(1, 0, 2), [enc_outputs, hidden_state,
+                                          enc_valid_lens]
 
     @property
     def attention_weights(self):
-        """The last call's T attention weights, each (B, 1, K)."""
+        """The last call's attention weights: one (batch_size, 1, num_keys) per step."""
         return self._attention_weights
 
 

@@ -121,9 +121,11 @@ def test_data_root_comes_from_the_environment_with_tilde_expanded(tmp_path, monk
 
 
 def test_a_byte_order_mark_is_not_part_of_the_first_token(tmp_path, corpus_is):
-    write_corpus(tmp_path, b"\xef\xbb\xbf" + CORPUS.encode())
+    text = "Go.\tVa !\nGo.\tBouge !\nHi.\tSalut !\nRun!\tCours !\nWho?\tQui ?\n"
+    corpus_is(text)
+    write_corpus(tmp_path, b"\xef\xbb\xbf" + text.encode())
     data = small(root=tmp_path)
-    assert data.src_vocab.to_tokens(data.arrays[0][0][0]) == "go"
+    assert data.src_vocab.to_tokens(data.arrays[0][0][0]) == "go"  # seen twice: in the vocab
 
 
 def test_an_incomplete_corpus_already_there_is_not_trusted(tmp_path, corpus_is):

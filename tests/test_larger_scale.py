@@ -1,0 +1,121 @@
+"""The larger-scale study: its data split, its baseline decoder, and its script, run in a
+smoke configuration, writing a results file of the schema that the chapter reads."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import d2l_lite as d2l
+from d2l_lite.split import MTFraEngSplit
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "book" / "_larger_scale.json"
+
+
+@pytest.fixture(scope="module")
+def split(data_root):
+    return MTFraEngSplit(batch_size=64, num_train=3000, num_val=200, num_test=200,
+                         root=data_root)
+
+
+def test_splits_are_disjoint_by_english_sentence_with_all_references(split, data_root):
+    train_sources = {en for en, _ in split.train_pairs}
+    assert len(split.train_pairs) == split.num_train == 3000
+    assert not set(split.val_sources) & set(split.test_sources)
+    assert not (set(split.val_sources) | set(split.test_sources)) & train_sources
+    text = split._preprocess((data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8"))
+    pairs = {}
+    for line in text.split("\n"):
+        if "\t" in line:
+            en, fr = line.split("\t")[:2]
+            pairs.setdefault(" ".join(en.split()), []).append(" ".join(fr.split()))
+    for sentence, references in zip(split.test_sources[:50], split.test_references[:50]):
+        assert 5 <= len(sentence.split()) <= 12
+        assert sorted(references) == sorted(r for r in pairs[sentence] if len(r.split()) < 16)
+
+
+def test_vocabularies_come_from_the_training_pairs_only(split):
+    train_tokens = {t for _, fr in split.train_pairs for t in fr.split()}
+    assert set(split.tgt_vocab.idx_to_token) - train_tokens <= {"<unk>", "<pad>", "<bos>",
+                                                                "<eos>"}
+    assert split.oov_rate(split.test_sources, split.src_vocab) > 0
+
+
+def test_the_split_rejects_inconsistent_lengths(data_root):
+    with pytest.raises(ValueError, match="min_len <= max_len < num_steps"):
+        MTFraEngSplit(batch_size=2, min_len=5, max_len=20, num_steps=16, root=data_root)
+
+
+def test_the_baseline_decoder_has_d2ls_shapes_and_trains():
+    torch.manual_seed(0)
+    encoder = d2l.Seq2SeqEncoder(10, 8, 16, 2)
+    decoder = d2l.Seq2SeqDecoder(10, 8, 16, 2)
+    model = d2l.Seq2Seq(encoder, decoder, tgt_pad=1, lr=0.05)
+    X = torch.randint(2, 10, (4, 7))
+    outputs, state = decoder(X, decoder.init_state(encoder(X)))
+    d2l.check_shape(outputs, (4, 7, 10))
+    d2l.check_shape(state[1], (2, 4, 16))
+    optimizer = model.configure_optimizers()
+    losses = []
+    for _ in range(60):
+        loss = model.loss(model(X, X), X)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def check_schema(results):
+    """The fields the chapter reads, with their types."""
+    assert set(results) >= {"settings", "settings_key", "runs", "sessions", "data", "timing"}
+    settings = results["settings"]
+    assert set(settings) == {"data", "model", "seeds", "arms"}
+    for session in results["sessions"]:
+        assert {"started", "commit", "dirty", "cpu", "cpu_capability", "cores", "torch",
+                "seconds"} <= set(session)
+    expected = {(arm, seed) for arm in settings["arms"] for seed in settings["seeds"]}
+    assert {(r["arm"], r["seed"]) for r in results["runs"]} == expected
+    for run in results["runs"]:
+        assert isinstance(run["bleu"], float) and isinstance(run["chrf"], float)
+        assert run["history"] and {"epoch", "train_loss", "val_loss", "seconds"} <= set(
+            run["history"][0])
+        assert 1 <= run["best_epoch"] <= len(run["history"])
+        if run["arm"] != "no attention":
+            assert 0 <= run["attention_entropy"] <= 1
+            if run["seed"] == settings["seeds"][0]:
+                assert len(run["maps"]) == len(run["map_translations"]) == 4
+    for arm in settings["arms"]:
+        assert len(results["timing"]["step_seconds"][arm]) == results["timing"]["rounds"]
+        assert results["timing"]["saved_bytes"][arm] > 0
+
+
+@pytest.mark.slow
+def test_the_study_script_runs_in_its_smoke_configuration(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("D2L_LITE_DATA", str(data_root))
+    out = tmp_path / "results.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), "--smoke",
+                    "--out", str(out)], check=True, cwd=REPO)
+    results = json.loads(out.read_text())
+    check_schema(results)
+    assert results["settings"]["seeds"] == [0]
+    before = out.read_text()
+    subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), "--smoke",
+                    "--out", str(out)], check=True, cwd=REPO)  # resumes: nothing left to run
+    again = json.loads(out.read_text())
+    assert again["runs"] == json.loads(before)["runs"] and len(again["sessions"]) == 2
+
+
+def test_the_committed_results_have_the_schema_and_the_full_settings():
+    if not RESULTS.exists():
+        pytest.fail("book/_larger_scale.json is missing: run python scripts/larger_scale.py")
+    results = json.loads(RESULTS.read_text())
+    check_schema(results)
+    sys.path.insert(0, str(REPO / "scripts"))
+    import larger_scale
+
+    assert results["settings"] == json.loads(json.dumps(larger_scale.settings(smoke=False)))
