@@ -26,7 +26,6 @@ import contextlib
 import io
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +34,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 import d2l_reference  # noqa: E402
+from provenance import cpu_model  # noqa: E402
 
 import d2l_lite  # noqa: E402
 from d2l_lite import experiment  # noqa: E402
@@ -46,21 +47,6 @@ HP = experiment.HPARAMS
 ENGS, FRAS = (list(x) for x in zip(*experiment.PROBES))
 T_95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
         10: 2.23, 14: 2.14, 19: 2.09, 29: 2.05}
-
-
-def cpu_model():
-    """The CPU's model name, family and model, and its widest vector extension (from
-    /proc/cpuinfo on Linux): what a benchmark's reader needs to compare machines."""
-    try:
-        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ":" in line)
-    except OSError:
-        return platform.processor() or platform.machine()
-    info = {k.strip(): v.strip() for k, v in info.items()}
-    flags = info.get("flags", "").split()
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return (f"{info.get('model name', '?')} (family {info.get('cpu family', '?')}, "
-            f"model {info.get('model', '?')}, {isa})")
 
 
 def mean_ci(xs):

@@ -14,8 +14,8 @@ Choose it by name: ``experiment.make_model(..., fast=True)``. What it does diffe
 3. **No work on the targets' padding** (``FastSeq2Seq``, in training and validation). The
    masked loss ignores the positions after each target's end, and a step depends only on the
    steps before it. As ``pack_padded_sequence`` does, the rows are sorted by target length,
-   so that the rows still inside their target at step t are a prefix of the batch, and each
-   step runs those rows only.
+   so that the rows still inside their target at step t are a prefix of the batch; each step
+   runs those rows only, and the output layer and the loss see only their positions.
 
 For 2 and 3 the RNN's cells are written out (``gru_cell``, ``lstm_cell``: PyTorch's documented
 equations on the ``nn.GRU``/``nn.LSTM``'s own weights). Dropout: at each step the reference
@@ -102,8 +102,9 @@ class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
         """X (B, T) token ids -> (logits (B, T, V), new state), as the reference.
 
         ``lengths`` (B,), optional: row b needs logits only at its first ``lengths[b]`` steps.
-        Then only those are computed; the other logits are 0, and the new state is None and
-        no attention weights are kept (the rows end at different steps).
+        Then only those are computed, and it returns (logits (N, V), (rows, steps)): logits[i]
+        is row rows[i]'s at step steps[i], N = lengths.sum(); no state and no attention weights
+        are kept (the rows end at different steps).
         """
         enc_outputs, hidden_state, enc_valid_lens = state  # (B, K, H), as in the reference
         (B, K, H), T = enc_outputs.shape, X.shape[1]
@@ -149,7 +150,7 @@ class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
             outputs.append(self._hidden(layers[-1]))  # (n, H)
         if lengths is not None:  # (no outputs when every target is empty)
             packed = torch.cat(outputs) if outputs else enc_outputs.new_zeros(0, H)
-            return _unpack(self.dense(packed), order, live, T), None
+            return self.dense(packed), _positions(order, live)
         logits = self.dense(torch.stack(outputs, 1))  # (B, T, V)
         return logits, [enc_outputs, self._stack_layers(layers), enc_valid_lens]
 
@@ -212,20 +213,18 @@ def _rows(x, index):
     return x[index]
 
 
-def _unpack(packed, order, live, T):
-    """Logits of the live positions, step after step (sum(live), V) -> (B, T, V), 0 at the
-    positions not computed; step t's rows are ``order[:live[t]]``."""
+def _positions(order, live):
+    """(rows, steps) of the live positions, step after step: step t's rows are
+    ``order[:live[t]]``."""
     steps = torch.tensor([t for t, n in enumerate(live) for _ in range(n)], dtype=torch.int64,
                          device=order.device)
-    rows = torch.cat([order[:n] for n in live])
-    out = packed.new_zeros(len(order), T, packed.shape[-1])
-    return out.index_put((rows, steps), packed)
+    return torch.cat([order[:n] for n in live]), steps
 
 
 class FastSeq2Seq(Seq2Seq):
-    """``Seq2Seq`` whose training and validation steps skip the decoder's work on the targets'
-    padding. Its decoder is a ``FastSeq2SeqAttentionDecoder``; its loss must ignore the
-    padding, as ``Seq2Seq``'s masked loss does (the logits there are 0)."""
+    """``Seq2Seq`` whose training and validation steps compute the decoder's logits, and the
+    masked loss, only at the targets' positions: the loss is the same (it ignores padding),
+    with no work on the padding. Its decoder is a ``FastSeq2SeqAttentionDecoder``."""
 
     def __init__(self, encoder, decoder, tgt_pad, lr):
         if not isinstance(decoder, FastSeq2SeqAttentionDecoder):
@@ -233,9 +232,14 @@ class FastSeq2Seq(Seq2Seq):
                             f"{type(decoder).__name__}: use Seq2Seq for other decoders")
         super().__init__(encoder, decoder, tgt_pad, lr)
 
-    def outputs_for_loss(self, batch):
-        """Logits (B, T, V) of a batch (src, dec_X, src_valid_len, Y), computed only up to
-        each target's end."""
+    def training_step(self, batch):
+        """``Seq2Seq.loss`` of a batch (src, dec_X, src_valid_len, Y), from the logits of the
+        positions up to each target's end: (N, V) against their labels (N,)."""
         src, dec_X, src_valid_len, Y = batch
         dec_state = self.decoder.init_state(self.encoder(src, src_valid_len), src_valid_len)
-        return self.decoder(dec_X, dec_state, lengths=target_lengths(Y, self.tgt_pad))[0]
+        logits, (rows, steps) = self.decoder(dec_X, dec_state,
+                                             lengths=target_lengths(Y, self.tgt_pad))
+        return self.loss(logits, Y[rows, steps])
+
+    def validation_step(self, batch):
+        return self.training_step(batch)

@@ -39,15 +39,11 @@ class Module(nn.Module, HyperParameters):
 
     def training_step(self, batch):
         """Loss of one batch (inputs..., labels); the trainer back-propagates it."""
-        return self.loss(self.outputs_for_loss(batch), batch[-1])
+        return self.loss(self(*batch[:-1]), batch[-1])
 
     def validation_step(self, batch):
         """Loss of one validation batch (the trainer runs it without autograd)."""
-        return self.loss(self.outputs_for_loss(batch), batch[-1])
-
-    def outputs_for_loss(self, batch):
-        """What ``loss`` compares with the labels: ``self(*inputs)``."""
-        return self(*batch[:-1])
+        return self.loss(self(*batch[:-1]), batch[-1])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.lr)

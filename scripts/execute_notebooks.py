@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import jupytext
 import nbclient
 import yaml
 from jupyter_client.manager import KernelManager
+from provenance import commit_and_dirty, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -64,24 +64,6 @@ def source_hash(name):
     for path in sorted(PACKAGE.glob("*.py")):
         h.update(path.name.encode() + b"\0" + _code_only(path.read_text()).encode() + b"\0")
     return h.hexdigest()
-
-
-def git(*args):
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment():
@@ -139,8 +121,7 @@ def main():
     record.setdefault("notebooks", {})
     env = environment()
     # uncommitted changes to what the outputs come from (outputs being rewritten do not count)
-    commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--", "d2l_lite", "book/*.md"))
+    commit, dirty = commit_and_dirty("d2l_lite", "book/*.md")
     last = [n for n in names if n == "reproducibility"]  # it reads the record: last
     for name in [n for n in names if n != "reproducibility"] + last:
         print(f"executing book/{name}.md ...", flush=True)

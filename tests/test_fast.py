@@ -47,12 +47,13 @@ def run(model, batch, seed, skip_padding):
     src, tgt, lens, Y = batch
     model.zero_grad()
     torch.manual_seed(seed)
-    if skip_padding:
-        logits, state = model.outputs_for_loss(batch), None
+    dec_state = model.decoder.init_state(model.encoder(src, lens), lens)
+    if skip_padding:  # logits (N, V) of the live positions, and where they are
+        logits, state = model.decoder(tgt, dec_state, lengths=target_lengths(Y, PAD))
+        loss = model.loss(logits, Y[state])
     else:
-        dec_state = model.decoder.init_state(model.encoder(src, lens), lens)
         logits, state = model.decoder(tgt, dec_state)
-    loss = model.loss(logits, Y)
+        loss = model.loss(logits, Y)
     after = torch.rand(4)  # where the random generator stands after the forward pass
     loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -83,14 +84,15 @@ def test_fast_decoder_equals_the_reference(rnn, scoring, training, skip_padding)
         assert torch.equal(p, q), f"{name}: the models start from different weights"
     ref = run(reference, batch, 7, skip_padding=False)
     ours = run(fast, batch, 7, skip_padding)
-    live = torch.arange(T) < target_lengths(batch[-1], PAD).reshape(-1, 1)  # (B, T)
-    torch.testing.assert_close(ours[0][live], ref[0][live])  # logits
     torch.testing.assert_close(ours[3], ref[3])  # loss
     torch.testing.assert_close(ours[5], ref[5])  # the same dropout draws, in the same order
     for name, grad in ref[4].items():
         torch.testing.assert_close(ours[4][name], grad, msg=name)
-    if skip_padding:
-        assert torch.count_nonzero(ours[0][~live]) == 0  # not computed
+    if skip_padding:  # the logits of each target's positions, and of no others
+        rows, steps = ours[2]
+        live = torch.arange(T) < target_lengths(batch[-1], PAD).reshape(-1, 1)  # (B, T)
+        assert sorted(map(list, zip(rows.tolist(), steps.tolist()))) == live.nonzero().tolist()
+        torch.testing.assert_close(ours[0], ref[0][rows, steps])
     else:
         torch.testing.assert_close(ours[0], ref[0])
         for a, b in zip(ours[1], ref[1], strict=True):  # attention weights, step by step
@@ -153,6 +155,15 @@ def test_fast_seq2seq_needs_the_fast_decoder():
 
 def test_target_lengths_end_at_each_rows_last_label():
     assert target_lengths(make_batch()[-1], PAD).tolist() == [6, 2, 0, 4, 6]
+
+
+def test_the_fast_training_step_is_the_reference_masked_loss():
+    batch = make_batch()
+    losses = []
+    for model in make_pair("lstm", "additive", dropout=0.2):
+        torch.manual_seed(2)
+        losses.append(model.training_step(batch))
+    torch.testing.assert_close(losses[1], losses[0])
 
 
 def test_a_batch_of_padding_only_gives_a_nan_loss_as_the_reference():

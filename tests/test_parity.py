@@ -81,13 +81,16 @@ class D2LLossSeq2Seq(d2l.Seq2Seq):
 
 
 class D2LLossFastSeq2Seq(FastSeq2Seq):
-    """The fast path with d2l 1.0.3's loss; it computes every position (``Seq2Seq`` steps)."""
+    """The fast path with d2l 1.0.3's loss, which reads every position, padding included."""
 
     def loss(self, Y_hat, Y, averaged=True):
         return EncoderDecoder.loss(self, Y_hat, Y, averaged)
 
-    def outputs_for_loss(self, batch):
-        return self(*batch[:-1])
+    def training_step(self, batch):
+        return self.loss(self(*batch[:-1]), batch[-1])
+
+    def validation_step(self, batch):
+        return self.loss(self(*batch[:-1]), batch[-1])
 
 
 def small_model(goldens, fast=False):
