@@ -18,6 +18,7 @@ if [ ! -e .venv ]; then
   "$PYTHON" -m venv .venv || { rm -rf .venv; echo "setup: '$PYTHON -m venv' failed: install" \
     "your Python's venv module (Debian: apt-get install python3-venv) and run this again"; exit 1; }
 fi
+if [ -n "${SETUP_STOP_AFTER_VENV:-}" ]; then exit 0; fi  # for tests/test_scripts.py
 # shellcheck disable=SC1091
 . .venv/bin/activate
 LOG=.venv/setup.log

@@ -12,15 +12,8 @@ stage() { echo; echo "== $1 ($((SECONDS - start)) s)"; }
 stage "setup"
 # shellcheck disable=SC1091
 . scripts/setup.sh
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  echo "installing Debian's chromium and chromium-driver (for the browser checks)"
-  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo "sudo")
-  if ! $SUDO apt-get update -qq || ! $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; then
-    echo "test: installing chromium and chromium-driver failed: install them yourself" \
-         "(Debian/Ubuntu: apt-get install chromium chromium-driver) and run this again" >&2
-    exit 1
-  fi
-fi
+# shellcheck disable=SC1091
+. scripts/install_chromium.sh
 
 stage "lint (ruff)"
 ruff check .

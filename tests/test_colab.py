@@ -46,11 +46,13 @@ def colab(tmp_path_factory):
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "__init__.py").write_text("")
     (fake / "google" / "colab" / "__init__.py").write_text('"""Stands in for Colab."""\n')
+    # the ref to install: HEAD, or $COLAB_TEST_REF (a tag, say); a missing ref fails the test
     head = run("git", "rev-parse", "HEAD", cwd=REPO).stdout.strip()
+    ref = os.environ.get("COLAB_TEST_REF") or head
     env = dict(PYTHONPATH=str(fake), JUPYTER_PATH=str(venv / "share" / "jupyter"),
-               D2L_LITE_SPEC=f"d2l_lite @ git+file://{REPO}@{head}",
+               D2L_LITE_SPEC=f"d2l_lite @ git+file://{REPO}@{ref}",
                PIP_DISABLE_PIP_VERSION_CHECK="1")
-    return "colab-test", python, env, head
+    return "colab-test", python, env, ref
 
 
 def first_cells(name):
@@ -64,7 +66,7 @@ def first_cells(name):
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_a_chapters_first_cells_run_in_colab_and_install_d2l_lite_from_git(colab, name,
                                                                          monkeypatch):
-    kernel, python, env, head = colab
+    kernel, python, env, ref = colab
     run(python, "-m", "pip", "uninstall", "-y", "d2l_lite")  # each chapter installs it anew
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -75,5 +77,7 @@ def test_a_chapters_first_cells_run_in_colab_and_install_d2l_lite_from_git(colab
     info = json.loads(run(python, "-c", "import importlib.metadata as m, sys; "
                           "sys.stdout.write(m.distribution('d2l_lite').read_text("
                           "'direct_url.json'))").stdout)
-    assert info["vcs_info"] == {"vcs": "git", "commit_id": head, "requested_revision": head}
+    commit = run("git", "rev-parse", f"{ref}^{{commit}}", cwd=REPO).stdout.strip()
+    assert info["vcs_info"]["commit_id"] == commit
+    assert info["vcs_info"]["requested_revision"] == ref
     assert info["url"] == f"file://{REPO}"

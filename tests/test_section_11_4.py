@@ -132,7 +132,7 @@ def test_the_state_wrapped_in_forward_trains_then_fails_in_predict_step():
     assert torch.isfinite(logits).all()
     src = torch.randint(0, 10, (4, 7))
     batch = (src, src, torch.tensor([7, 2, 5, 4]), src)
-    with pytest.raises(RuntimeError):  # the second token gets a pair of pairs
+    with pytest.raises(RuntimeError, match="must match"):  # the second token: a pair of pairs
         model.predict_step(batch, "cpu", 3)
 
 
