@@ -48,9 +48,9 @@ class Interval:
 
     def words(self, negative="less", positive="more", what=""):
         """'no detectable difference' when the interval spans 0, else ``negative`` or
-        ``positive`` (the sign of the whole interval), followed by ``what``."""
+        ``positive`` (the sign of the whole interval) followed by ``what``."""
         if self.spans_zero:
-            return "no detectable difference" + (f" in {what}" if what else "")
+            return "no detectable difference"
         return (negative if self.high < 0 else positive) + (f" {what}" if what else "")
 
     def format(self, fmt=".3f", scale=1.0, unit=""):

@@ -98,7 +98,11 @@ def execute(name):
                                      resources={"metadata": {"path": str(BOOK)}},
                                      record_timing=False)
     start = time.perf_counter()
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)  # the client shuts down only kernels it started
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
     jupytext.write(nb, BOOK / f"{name}.ipynb", fmt="ipynb")
