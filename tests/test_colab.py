@@ -17,6 +17,7 @@ import jupytext
 import nbclient
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = [p.stem for p in sorted((REPO / "book").glob("*.md"))
@@ -39,6 +40,7 @@ def colab(tmp_path_factory):
     venv = root / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", "--upgrade", "pip")  # Colab's pip is recent
     run(python, "-m", "pip", "install", "-q", TORCH_SPEC)  # first: see README
     run(python, "-m", "pip", "install", "-q", "numpy", "matplotlib", "ipykernel")
     run(python, "-m", "ipykernel", "install", "--prefix", venv, "--name", "colab-test")
@@ -65,15 +67,21 @@ def first_cells(name):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_a_chapters_first_cells_run_in_colab_and_install_d2l_lite_from_git(colab, name,
-                                                                         monkeypatch):
+                                                                         monkeypatch, tmp_path):
     kernel, python, env, ref = colab
     run(python, "-m", "pip", "uninstall", "-y", "d2l_lite")  # each chapter installs it anew
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import google.colab")]
                                   + first_cells(name))
-    nbclient.NotebookClient(nb, kernel_name=kernel, timeout=900,
-                            resources={"metadata": {"path": str(REPO / "book")}}).execute()
+    km = KernelManager(kernel_name=kernel, transport="ipc",
+                       connection_file=str(tmp_path / "kernel.json"))
+    try:
+        nbclient.NotebookClient(nb, km=km, timeout=900,
+                                resources={"metadata": {"path": str(REPO / "book")}}).execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     info = json.loads(run(python, "-c", "import importlib.metadata as m, sys; "
                           "sys.stdout.write(m.distribution('d2l_lite').read_text("
                           "'direct_url.json'))").stdout)
