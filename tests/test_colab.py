@@ -84,7 +84,7 @@ def test_a_chapters_first_cells_run_in_colab_and_install_d2l_lite_from_git(colab
             km.shutdown_kernel(now=True)
     info = json.loads(run(python, "-c", "import importlib.metadata as m, sys; "
                           "sys.stdout.write(m.distribution('d2l_lite').read_text("
-                          "'direct_url.json'))").stdout)
+                          "'direct_url.json'))", cwd=tmp_path).stdout)  # not the clone's
     commit = run("git", "rev-parse", f"{ref}^{{commit}}", cwd=REPO).stdout.strip()
     assert info["vcs_info"]["commit_id"] == commit
     assert info["vcs_info"]["requested_revision"] == ref
