@@ -9,6 +9,7 @@ clone. The pinned spec itself, the released tag, is checked in ``test_book.py``.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def first_cells(name):
     """The chapter's setup cell, then its cells up to the one that builds the data set."""
     cells = [c for c in jupytext.read(REPO / "book" / f"{name}.md").cells
              if c.cell_type == "code"]
-    end = next(i for i, c in enumerate(cells) if "MTFraEng(" in c.source)
+    end = next(i for i, c in enumerate(cells) if re.search(r"MTFraEng\w*\(", c.source))
     return cells[:end + 1]
 
 
