@@ -90,19 +90,19 @@ def stable_ids(nb):
 
 def execute(name):
     nb = stable_ids(jupytext.read(BOOK / f"{name}.md"))
-    # IPC transport: the kernel talks over local sockets, not TCP ports
-    folder = tempfile.mkdtemp(prefix="kernel-")
-    km = KernelManager(kernel_name="python3", transport="ipc",
-                       connection_file=os.path.join(folder, "kernel.json"))
-    client = nbclient.NotebookClient(nb, km=km, timeout=1200,
-                                     resources={"metadata": {"path": str(BOOK)}},
-                                     record_timing=False)
-    start = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)  # the client shuts down only kernels it started
+    with tempfile.TemporaryDirectory(prefix="kernel-") as folder:
+        # IPC transport: the kernel talks over local sockets in ``folder``, not TCP ports
+        km = KernelManager(kernel_name="python3", transport="ipc",
+                           connection_file=os.path.join(folder, "kernel.json"))
+        client = nbclient.NotebookClient(nb, km=km, timeout=1200,
+                                         resources={"metadata": {"path": str(BOOK)}},
+                                         record_timing=False)
+        start = time.perf_counter()
+        try:
+            client.execute()
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)  # the client shuts down only kernels it started
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
     jupytext.write(nb, BOOK / f"{name}.ipynb", fmt="ipynb")
