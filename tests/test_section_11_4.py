@@ -1,6 +1,6 @@
 """D2L §11.4's own PyTorch code runs verbatim with ``import d2l_lite as d2l``.
 
-``data/d2l_section_11_4_pytorch.txt`` holds the page's code cells as published. Two changes
+``goldens/d2l_section_11_4_pytorch.txt`` holds the page's code cells as published. Two changes
 only: the import line, and 30 epochs cut to 2 to keep the test fast.
 """
 
@@ -13,7 +13,7 @@ import torch
 
 import d2l_lite as d2l
 
-PAGE = Path(__file__).parent / "data" / "d2l_section_11_4_pytorch.txt"
+PAGE = Path(__file__).parent / "goldens" / "d2l_section_11_4_pytorch.txt"
 
 
 def page_cells():
