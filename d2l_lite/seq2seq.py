@@ -251,7 +251,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
     @property
     def attention_weights(self):
-        """The last call's attention weights: one (batch_size, 1, num_keys) per step."""
+        """One (batch_size, 1, num_keys) tensor of attention weights per step of the last call."""
         return self._attention_weights
 
 
