@@ -13,7 +13,6 @@ record. Notebooks run sequentially: two torch processes on two cores slow each o
 The corpus comes from ``$D2L_LITE_DATA`` (``bash scripts/build.sh`` sets it).
 """
 
-import ast
 import datetime
 import hashlib
 import json
@@ -42,27 +41,14 @@ def chapters():
     return [Path(c["file"]).stem for c in toc["chapters"] if c["file"].endswith(".ipynb")]
 
 
-def _code_only(source):
-    """A module's code without comments, docstrings or formatting: its AST, docstrings
-    dropped, dumped as text."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
-
-
 def source_hash(name):
-    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source as it
-    is, and the code of every ``d2l_lite`` module (comments, docstrings and formatting do not
-    count: they cannot change an output)."""
+    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source and
+    every ``d2l_lite`` module, byte for byte. Comments and docstrings count too: the chapters
+    print the package's source code."""
     h = hashlib.sha256()
     h.update((BOOK / f"{name}.md").read_bytes())
     for path in sorted(PACKAGE.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + _code_only(path.read_text()).encode() + b"\0")
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -114,7 +114,7 @@ def test_outputs_come_from_the_code_in_the_tree(md):
         f"book/{md.stem}.md changed since): run python scripts/execute_notebooks.py {md.stem}")
 
 
-def test_the_source_hash_ignores_comments_and_docstrings_but_not_code(tmp_path, monkeypatch):
+def test_the_source_hash_changes_with_code_docstrings_and_the_chapter(tmp_path, monkeypatch):
     execute_notebooks, _ = _scripts()
     package = tmp_path / "d2l_lite"
     package.mkdir()
@@ -124,8 +124,11 @@ def test_the_source_hash_ignores_comments_and_docstrings_but_not_code(tmp_path, 
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path / "book")
     hashes = []
     for source in ('def f(x):\n    """Doc."""\n    return x + 1\n',
-                   'def f(x):\n    """Other doc."""\n    # a comment\n    return x + 1\n',
-                   'def f(x):\n    return x + 2\n'):
+                   'def f(x):\n    """Doc."""\n    return x + 1\n',
+                   'def f(x):\n    """Other doc."""\n    return x + 1\n',
+                   'def f(x):\n    """Doc."""\n    return x + 2\n'):
         (package / "m.py").write_text(source)
         hashes.append(execute_notebooks.source_hash("x"))
-    assert hashes[0] == hashes[1] != hashes[2]
+    (tmp_path / "book" / "x.md").write_text("# x, edited\n")
+    hashes.append(execute_notebooks.source_hash("x"))
+    assert hashes[0] == hashes[1] and len(set(hashes[1:])) == 4
