@@ -45,7 +45,7 @@ RUNTIME = "about 50 minutes on two CPU cores"
 DATA = dict(num_train=16_000, num_val=1000, num_test=1000, min_len=5, max_len=12, num_steps=16,
             batch_size=128)
 MODEL = dict(embed_size=128, num_hiddens=128, num_layers=2, dropout=0.2, lr=0.005,
-             gradient_clip_val=1, max_epochs=10, patience=2)
+             gradient_clip_val=1, max_epochs=25, patience=2)
 SEEDS = [0, 1, 2]
 SMOKE = dict(data=dict(num_train=300, num_val=30, num_test=30, batch_size=64),
              model=dict(embed_size=16, num_hiddens=16, max_epochs=2), seeds=[0])
