@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from provenance import commit_and_dirty, cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-RUNTIME = "about 50 minutes on two CPU cores"
+RUNTIME = "about an hour on two CPU cores"
 DATA = dict(num_train=16_000, num_val=1000, num_test=1000, min_len=5, max_len=12, num_steps=16,
             batch_size=128)
 MODEL = dict(embed_size=128, num_hiddens=128, num_layers=2, dropout=0.2, lr=0.005,
