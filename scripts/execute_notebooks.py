@@ -9,8 +9,9 @@ records for it: the wall time, the machine, the commit and whether the tree had 
 changes, and ``source_hash``, a hash of the sources its outputs depend on (see
 ``source_hash``). ``tests/test_book.py`` compares that hash with the tree's, so outputs are
 re-executed whenever the code they come from changes. The Reproducibility chapter shows the
-record. Notebooks run sequentially: two torch processes on two cores slow each other badly.
-The corpus comes from ``$D2L_LITE_DATA`` (``bash scripts/build.sh`` sets it).
+record, so it runs last, also after a single chapter. Notebooks run sequentially: two torch
+processes on two cores slow each other badly. The corpus comes from ``$D2L_LITE_DATA``
+(``bash scripts/build.sh`` sets it).
 """
 
 import datetime
@@ -102,6 +103,13 @@ def write_record(record):
     os.replace(tmp, RECORD)
 
 
+def execution_order(names):
+    """``names`` in the order to execute them: the Reproducibility page prints the record, so
+    it runs last, and after any other chapter (else it would show that chapter's old run)."""
+    names = [n for n in names if n != "reproducibility"]
+    return names + (["reproducibility"] if "reproducibility" in chapters() else [])
+
+
 def main():
     names = sys.argv[1:] or chapters()
     unknown = sorted(set(names) - set(chapters()))
@@ -112,8 +120,7 @@ def main():
     env = environment()
     # uncommitted changes to what the outputs come from (outputs being rewritten do not count)
     commit, dirty = commit_and_dirty("d2l_lite", "book/*.md")
-    last = [n for n in names if n == "reproducibility"]  # it reads the record: last
-    for name in [n for n in names if n != "reproducibility"] + last:
+    for name in execution_order(names):
         print(f"executing book/{name}.md ...", flush=True)
         seconds = execute(name)
         finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -114,6 +114,26 @@ def test_outputs_come_from_the_code_in_the_tree(md):
         f"book/{md.stem}.md changed since): run python scripts/execute_notebooks.py {md.stem}")
 
 
+def test_the_reproducibility_page_was_executed_after_every_chapter_it_shows():
+    """It prints the record of the other chapters' runs: one re-executed after it makes the
+    page (and nbval's comparison of it) out of date."""
+    record = json.loads((BOOK / "_execution.json").read_text())["notebooks"]
+    page = record["reproducibility"]["finished"]
+    later = [name for name, run in record.items() if run["finished"] > page]
+    assert not later, (f"{later} were executed after the Reproducibility page: run python "
+                       f"scripts/execute_notebooks.py reproducibility")
+
+
+def test_executing_one_chapter_executes_the_reproducibility_page_after_it():
+    execute_notebooks, _ = _scripts()
+    assert execute_notebooks.execution_order(["lstm"]) == ["lstm", "reproducibility"]
+    assert execute_notebooks.execution_order(["reproducibility", "lstm"]) == [
+        "lstm", "reproducibility"]
+    everything = execute_notebooks.execution_order(execute_notebooks.chapters())
+    assert everything[-1] == "reproducibility" and sorted(everything) == sorted(
+        execute_notebooks.chapters())
+
+
 def test_the_source_hash_changes_with_code_docstrings_and_the_chapter(tmp_path, monkeypatch):
     execute_notebooks, _ = _scripts()
     package = tmp_path / "d2l_lite"
