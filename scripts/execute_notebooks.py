@@ -27,6 +27,7 @@ from pathlib import Path
 import jupytext
 import nbclient
 import yaml
+from install_spec import without_pin
 from jupyter_client.manager import KernelManager
 from provenance import commit_and_dirty, cpu_model
 
@@ -43,11 +44,11 @@ def chapters():
 
 
 def source_hash(name):
-    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source and
-    every ``d2l_lite`` module, byte for byte. Comments and docstrings count too: the chapters
-    print the package's source code."""
+    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source (but the
+    commit its setup cell installs in Colab) and every ``d2l_lite`` module, byte for byte.
+    Comments and docstrings count too: the chapters print the package's source code."""
     h = hashlib.sha256()
-    h.update((BOOK / f"{name}.md").read_bytes())
+    h.update(without_pin((BOOK / f"{name}.md").read_text()).encode())
     for path in sorted(PACKAGE.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
@@ -71,7 +72,7 @@ def stable_ids(nb):
     """Cell ids from each cell's position and source, so that re-executing an unchanged
     chapter does not rewrite them (jupytext draws new random ids at every read)."""
     for i, cell in enumerate(nb.cells):
-        cell.id = hashlib.sha1(f"{i}\n{cell.source}".encode()).hexdigest()[:12]
+        cell.id = hashlib.sha1(f"{i}\n{without_pin(cell.source)}".encode()).hexdigest()[:12]
     return nb
 
 

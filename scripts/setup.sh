@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Set up .venv with everything the book and the tests need. Safe to run again: a half-made
-# .venv is recreated, and with nothing changed since the last setup no network is needed.
-# torch is installed first with an exact pin (TORCH_SPEC): the pinned CPU wheel is what this
-# project is developed with; requirements.txt then accepts any torch in its range.
+# Set up .venv with exactly what requirements.lock says (every file's hash checked), torch from
+# its pin (requirements-torch.txt, or $TORCH_SPEC to try another), and d2l_lite. Safe to run
+# again: a .venv that cannot run Python or pip is recreated; a torch that does not satisfy the
+# spec is replaced; with nothing changed since the last setup no network is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_SPEC=${TORCH_SPEC:-$(grep -v '^#' requirements-torch.txt | sed '/^[[:space:]]*$/d')}
 
-if [ -e .venv ] && ! { [ -x .venv/bin/python ] && [ -f .venv/bin/activate ] \
-                       && .venv/bin/python -c "" 2>/dev/null; }; then
-  echo "setup: .venv is incomplete (an interrupted or failed creation): recreating it"
+venv_works() {
+  [ -x .venv/bin/python ] && [ -f .venv/bin/activate ] \
+    && .venv/bin/python -m pip --version >/dev/null 2>&1
+}
+if [ -e .venv ] && ! venv_works; then
+  echo "setup: .venv is broken (no working Python or pip, as an interrupted creation or pip" \
+       "upgrade leaves it): recreating it"
   rm -rf .venv
 fi
 if [ ! -e .venv ]; then
@@ -18,7 +22,7 @@ if [ ! -e .venv ]; then
   "$PYTHON" -m venv .venv || { rm -rf .venv; echo "setup: '$PYTHON -m venv' failed: install" \
     "your Python's venv module (Debian: apt-get install python3-venv) and run this again"; exit 1; }
 fi
-if [ -n "${SETUP_STOP_AFTER_VENV:-}" ]; then exit 0; fi  # for tests/test_scripts.py
+if [ "${SETUP_STOP_AFTER:-}" = venv ]; then exit 0; fi  # for tests/test_scripts.py
 # shellcheck disable=SC1091
 . .venv/bin/activate
 LOG=.venv/setup.log
@@ -26,20 +30,37 @@ STAMP=.venv/requirements.stamp
 pip_install() {  # quiet unless it fails; the full output stays in .venv/setup.log
   python -m pip install -q "$@" >>"$LOG" 2>&1 || { cat "$LOG"; echo "setup: pip install $* failed"; exit 1; }
 }
-wanted="$(cat requirements.txt pyproject.toml; echo "$TORCH_SPEC")"
-wanted=$(printf '%s' "$wanted" | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$STAMP" 2>/dev/null)" = "$wanted" ] && python -c "import torch, d2l_lite, jupyter_book" 2>/dev/null; then
-  echo "setup: .venv is up to date (requirements unchanged)"
-else
-  : >"$LOG"
-  rm -f "$STAMP"
-  pip_install --upgrade pip setuptools
-  if ! python -c "import torch" 2>/dev/null; then
+torch_satisfies_spec() {  # the installed torch's version is one that $TORCH_SPEC accepts
+  python - "$TORCH_SPEC" 2>/dev/null <<'EOF'
+import importlib.metadata, sys
+from packaging.requirements import Requirement
+spec = Requirement(sys.argv[1])
+sys.exit(not spec.specifier.contains(importlib.metadata.version(spec.name), prereleases=True))
+EOF
+}
+install_torch() {
+  if ! torch_satisfies_spec; then
     echo "setup: installing $TORCH_SPEC"
     pip_install "$TORCH_SPEC"
   fi
-  echo "setup: installing requirements.txt and d2l_lite"
-  pip_install -r requirements.txt
+}
+
+wanted="$(cat requirements.lock pyproject.toml; echo "$TORCH_SPEC"; python --version)"
+wanted=$(printf '%s' "$wanted" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" = "$wanted" ] && torch_satisfies_spec \
+    && python -c "import torch, d2l_lite, jupyter_book" 2>/dev/null; then
+  echo "setup: .venv is up to date (requirements.lock and the torch spec unchanged)"
+else
+  : >"$LOG"
+  rm -f "$STAMP"
+  echo "setup: installing requirements.lock"
+  pip_install --require-hashes --no-deps -r requirements.lock
+  install_torch  # its dependencies are in the lock: for the pinned torch nothing else comes
+  if [ "${SETUP_STOP_AFTER:-}" = torch ]; then exit 0; fi  # for tests/test_scripts.py
+  python -m pip check >>"$LOG" 2>&1 || { tail -n 20 "$LOG"; echo "setup: the installed" \
+    "packages do not fit together (above); with another TORCH_SPEC, refresh the lock:" \
+    "python scripts/update_lock.py"; exit 1; }
+  echo "setup: installing d2l_lite"
   pip_install --no-build-isolation --no-deps -e .
   python -c "import torch, d2l_lite, jupyter_book" || { echo "setup failed: see $LOG"; exit 1; }
   echo "$wanted" >"$STAMP"

@@ -3,6 +3,7 @@ with PNG figures and no errors; the toc names the .ipynb. (``jupytext --diff`` c
 this: it exits 0 even when a pair differs.)"""
 
 import json
+import subprocess
 from pathlib import Path
 
 import jupytext
@@ -90,16 +91,58 @@ def _scripts():
     return execute_notebooks, install_spec
 
 
-@pytest.mark.parametrize("md", [p for p in PAIRED if p.stem != "reproducibility"],
-                         ids=lambda p: p.name)
-def test_every_chapter_installs_the_one_pinned_release_in_colab(md):
+def git(*args, check=True):
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                          check=check)
+
+
+def too_shallow_to_tell(ref):
+    """A message when this clone's history is cut off and lacks ``ref``, else None."""
+    shallow = git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+    present = git("cat-file", "-e", f"{ref}^{{commit}}", check=False).returncode == 0
+    if shallow and not present:
+        return (f"this clone is shallow and does not hold {ref}, so it cannot tell whether "
+                f"main's history does: run git fetch --unshallow and test again")
+    return None
+
+
+def test_every_chapter_installs_one_commit_of_this_repository_in_colab():
     _, install_spec = _scripts()
-    setup = next(c for c in jupytext.read(md).cells if c.cell_type == "code").source
-    assert f'D2L_LITE = "{install_spec.spec()}"' in setup, (
-        f"{md.name}'s setup cell does not install {install_spec.spec()}: run "
-        f"python scripts/install_spec.py --write")
-    assert "@v" in install_spec.spec()  # a release tag, not the moving default branch
-    assert "os.environ.get('D2L_LITE_SPEC', D2L_LITE)" in setup
+    specs = install_spec.pinned_specs()
+    assert set(specs) == {p.stem for p in PAIRED} - {"reproducibility"}, specs
+    assert len(set(specs.values())) == 1, f"the chapters install different specs: {specs}"
+    match = install_spec.SPEC.match(next(iter(specs.values())))
+    assert match, (f"{specs}: not 'd2l_lite @ git+<url>@<commit>': run python "
+                   f"scripts/install_spec.py --write")
+    assert match["url"] == install_spec.repository_url()
+
+
+def test_the_pinned_commit_is_in_mains_history_and_holds_the_trees_d2l_lite():
+    """A Colab reader installs the pinned commit: every clone of main must have it, and its
+    package must be the one the outputs were computed with (the tree's)."""
+    _, install_spec = _scripts()
+    ref = install_spec.SPEC.match(next(iter(install_spec.pinned_specs().values())))["ref"]
+    if message := too_shallow_to_tell(ref):
+        pytest.fail(message)
+    assert git("merge-base", "--is-ancestor", ref, "HEAD", check=False).returncode == 0, (
+        f"the chapters install {ref}, which is not in the history of HEAD: a reader cannot "
+        f"get it; run python scripts/install_spec.py --write")
+    changed = git("diff", "--name-only", ref, "--", *install_spec.PACKAGED).stdout.split()
+    assert not changed, (
+        f"the chapters install {ref}, but {changed} differ in the tree: commit them, then run "
+        f"python scripts/install_spec.py --write (and bump d2l_lite.__version__)")
+
+
+def test_the_version_was_set_in_or_after_the_last_change_to_the_package():
+    """``d2l_lite.__version__`` names one state of the package: any change to it since the
+    commit that set the version needs a new version."""
+    _, install_spec = _scripts()
+    setter = git("log", "-1", "--format=%H", "-G", "^__version__ = ", "--",
+                 "d2l_lite/__init__.py").stdout.strip()
+    assert setter, "no commit of this clone's history sets d2l_lite.__version__"
+    changed = git("diff", "--name-only", setter, "--", *install_spec.PACKAGED).stdout.split()
+    assert not changed, (f"{changed} changed since __version__ was set (commit {setter[:12]}): "
+                         f"bump __version__ in d2l_lite/__init__.py")
 
 
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
@@ -152,3 +195,19 @@ def test_the_source_hash_changes_with_code_docstrings_and_the_chapter(tmp_path, 
     (tmp_path / "book" / "x.md").write_text("# x, edited\n")
     hashes.append(execute_notebooks.source_hash("x"))
     assert hashes[0] == hashes[1] and len(set(hashes[1:])) == 4
+
+
+def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, monkeypatch):
+    execute_notebooks, install_spec = _scripts()
+    monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path)
+    text = (BOOK / "lstm.md").read_text()
+    hashes, ids = [], []
+    for ref in ("a" * 40, "b" * 40):
+        (tmp_path / "lstm.md").write_text(install_spec.PIN_LINE.sub(
+            f'D2L_LITE = "{install_spec.spec(ref)}"', text))
+        hashes.append(execute_notebooks.source_hash("lstm"))
+        nb = execute_notebooks.stable_ids(jupytext.read(tmp_path / "lstm.md"))
+        ids.append([c.id for c in nb.cells])
+    assert hashes[0] == hashes[1] and ids[0] == ids[1]
+    (tmp_path / "lstm.md").write_text(text.replace("Exercise 1", "Exercise one"))
+    assert execute_notebooks.source_hash("lstm") != hashes[0]

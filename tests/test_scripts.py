@@ -1,13 +1,16 @@
-"""The scripts recover and say what to do: a half-made .venv, a failed system install, two runs
-at once, CI's corpus check, a rerun without network, and an execution record written after
-each chapter."""
+"""The scripts recover and say what to do: a half-made .venv or one whose pip is broken, a torch
+other than the one asked for, a failed system install, two runs at once, CI's corpus check, a
+rerun without network, a .venv that holds exactly the lock, and an execution record written
+after each chapter."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,7 @@ def bash(script, cwd, env=None, timeout=120):
 def checkout(tmp_path):
     """A copy of the scripts in an empty checkout."""
     shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    shutil.copy(REPO / "requirements-torch.txt", tmp_path)
     return tmp_path
 
 
@@ -34,10 +38,61 @@ def test_a_half_made_venv_is_recreated(checkout):
     (checkout / ".venv" / "bin").mkdir(parents=True)
     (checkout / ".venv" / "bin" / "python").symlink_to(sys.executable)  # but no activate
     result = bash("bash scripts/setup.sh", checkout,
-                  {"SETUP_STOP_AFTER_VENV": "1", "PYTHON": sys.executable})
+                  {"SETUP_STOP_AFTER": "venv", "PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ".venv is incomplete" in result.stdout
+    assert ".venv is broken" in result.stdout
     assert (checkout / ".venv" / "bin" / "activate").exists()
+
+
+def test_a_venv_whose_pip_is_broken_is_recreated(checkout):
+    """An interrupted ``pip install --upgrade pip`` leaves a .venv with Python but no pip."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", checkout / ".venv"],
+                   check=True)
+    result = bash("bash scripts/setup.sh", checkout,
+                  {"SETUP_STOP_AFTER": "venv", "PYTHON": sys.executable})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ".venv is broken" in result.stdout
+    pip = subprocess.run([checkout / ".venv" / "bin" / "python", "-m", "pip", "--version"],
+                         capture_output=True)
+    assert pip.returncode == 0
+
+
+def fake_torch_wheel(folder, version):
+    """A wheel of a package named torch, version ``version``: enough for pip to install it."""
+    name = f"torch-{version}"
+    wheel = folder / f"{name}-py3-none-any.whl"
+    files = {"torch/__init__.py": f"__version__ = '{version}'\n",
+             f"{name}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torch\n"
+                                           f"Version: {version}\n",
+             f"{name}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+                                        "Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{name}.dist-info/RECORD"] = "".join(f"{f},,\n" for f in files) + \
+        f"{name}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    return wheel
+
+
+def test_a_torch_that_does_not_satisfy_torch_spec_is_replaced(checkout):
+    wheels = checkout / "wheels"
+    wheels.mkdir()
+    for version in ("0.0.1", "0.0.2"):
+        fake_torch_wheel(wheels, version)
+    # a lock of one entry, the real lock's packaging with its hashes: what the torch check needs
+    packaging = re.search(r"^packaging==.*?(?=^\S)", (REPO / "requirements.lock").read_text(),
+                          re.M | re.S)[0]
+    (checkout / "requirements.lock").write_text(packaging)
+    (checkout / "pyproject.toml").write_text("")
+    env = {"SETUP_STOP_AFTER": "torch", "PYTHON": sys.executable, "PIP_FIND_LINKS": str(wheels)}
+    versions = []
+    for spec in ("torch==0.0.1", "torch==0.0.2"):
+        result = bash("bash scripts/setup.sh", checkout, {**env, "TORCH_SPEC": spec}, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"installing {spec}" in result.stdout
+        versions.append(bash(".venv/bin/python -c 'import torch; print(torch.__version__)'",
+                             checkout).stdout.strip())
+    assert versions == ["0.0.1", "0.0.2"]
 
 
 def test_a_failed_system_install_stops_the_run_with_what_to_do(checkout):
@@ -117,3 +172,46 @@ def test_the_execution_record_is_written_after_each_chapter(monkeypatch, tmp_pat
     assert list(notebooks) == ["reproduce"]
     assert notebooks["reproduce"]["source_hash"] == execute_notebooks.source_hash("reproduce")
     assert {"commit", "dirty", "seconds", "finished", "environment"} <= set(notebooks["reproduce"])
+
+
+def lock_entries():
+    """Name -> version of every entry of requirements.lock whose markers fit this Python."""
+    from packaging.requirements import Requirement
+
+    entries = {}
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        if line[:1].isalnum():
+            requirement = Requirement(line.rstrip(" \\"))
+            if requirement.marker is None or requirement.marker.evaluate():
+                (version,) = [s.version for s in requirement.specifier]
+                entries[canonical(requirement.name)] = version
+    return entries
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.skipif(not (REPO / ".venv" / "requirements.stamp").exists(),
+                    reason="needs a .venv made by scripts/setup.sh")
+def test_the_venv_holds_exactly_the_lock_and_the_pinned_torch():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from packaging.requirements import Requirement
+    from pins import torch_spec
+
+    listing = subprocess.run(
+        [REPO / ".venv" / "bin" / "python", "-c", "import importlib.metadata as m; print('\\n'"
+         ".join(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    installed = dict(line.split("==") for line in listing)
+    installed = {canonical(name): version for name, version in installed.items()}
+    torch = Requirement(torch_spec())
+    assert torch.specifier.contains(installed.pop("torch"), prereleases=True)
+    installed.pop("d2l-lite")
+    installed.pop("d2l", None)  # d2l 1.0.3, which the benchmark compares with, if installed
+    expected = lock_entries()
+    assert installed == expected, (
+        f"not in the lock: {sorted(set(installed) - set(expected))}; missing: "
+        f"{sorted(set(expected) - set(installed))}; other versions: "
+        f"{sorted(n for n in set(installed) & set(expected) if installed[n] != expected[n])}; "
+        f"run bash scripts/setup.sh")
