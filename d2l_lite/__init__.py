@@ -36,7 +36,7 @@ from .utils import (
     try_gpu,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 __all__ = [
     "AdditiveAttention", "AttentionDecoder", "DataModule", "Decoder", "DotProductAttention",
