@@ -1,12 +1,15 @@
 """The English-French corpus on disk: where it lives, how it is downloaded, how it is checked.
 
-``<root>/fra-eng/fra.txt`` is used when it is there and complete (its size and SHA-256 match
-the copy in d2l's ``fra-eng.zip``). Otherwise the archive is downloaded over https, as pooch
-and torch.hub do it: under a file lock (concurrent processes make one request), into a
-temporary file with an overall deadline and a size cap, checked against the SHA-1 that d2l
-publishes, then extracted and renamed into place, so that no half-written file is ever left
-where it would be used. Leftovers of killed downloads are swept at the next attempt. Network
-failures and local failures (disk full, no permission) are told apart, each with its advice.
+``<root>/fra-eng/fra.txt`` is used when it is there and complete: its size and SHA-256 match
+the copy in d2l's ``fra-eng.zip``, checked every time it is opened (hashing it takes some
+20 ms), so nothing needs to be written next to it and a read-only root works. Otherwise the
+archive is downloaded over https, as pooch and torch.hub do it: under a file lock (concurrent
+processes make one request; a process waits for it at most as long as a download may take),
+into a temporary file with an overall deadline and a size cap, checked against the SHA-1 that
+d2l publishes, then extracted and renamed into place, so that no half-written file is ever
+left where it would be used. The temporary files of a killed download are swept at the next
+attempt; nothing else under the root is ever removed. Network failures and local failures
+(disk full, no permission) are told apart, each with its advice.
 """
 
 import contextlib
@@ -15,6 +18,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import ssl
 import tempfile
 import time
 import urllib.error
@@ -30,8 +34,11 @@ FRA_TXT_SIZE = 11_669_748
 FRA_TXT_SHA256 = "0bb85dbaa1c896844649094d7eaf2e34bee34e84fe362b26ce7e8f2e12aae104"
 MAX_BYTES = 64 * 2**20  # the archive is 3.4 MB; refuse anything larger than this
 DEADLINE = 600  # seconds for the whole download
+LOCK_WAIT = DEADLINE + 60  # seconds to wait for another process's download
 STALE = 3600  # without a lock: seconds after which a temporary file is a killed one's debris
 BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 16
+STALL = 10  # seconds without a byte after which a download is given up
 
 
 class DownloadError(OSError):
@@ -78,8 +85,7 @@ def fra_eng_path(root=None):
 
 def check_corpus(path):
     """Raise ValueError unless ``path`` is d2l's fra.txt: its size, then its SHA-256, both
-    taken after a leading UTF-8 byte-order mark if there is one. A verified file is marked
-    with a stamp, so that the hash is computed once."""
+    taken after a leading UTF-8 byte-order mark if there is one."""
     with open(path, "rb") as f:
         bom = len(BOM) if f.read(len(BOM)) == BOM else 0
     size = path.stat().st_size - bom
@@ -88,11 +94,6 @@ def check_corpus(path):
     if size != FRA_TXT_SIZE:
         raise ValueError(f"{path} has {size:,} bytes, but d2l's fra.txt has {FRA_TXT_SIZE:,}: "
                          f"it is a partial copy or another corpus; {advice}")
-    stamp = path.with_name(path.name + ".sha256")
-    with contextlib.suppress(OSError):
-        if (stamp.read_text().strip() == FRA_TXT_SHA256
-                and stamp.stat().st_mtime >= path.stat().st_mtime):
-            return
     h = hashlib.sha256()
     with open(path, "rb") as f:
         f.seek(bom)
@@ -101,8 +102,6 @@ def check_corpus(path):
     if h.hexdigest() != FRA_TXT_SHA256:
         raise ValueError(f"{path} has SHA-256 {h.hexdigest()}, expected {FRA_TXT_SHA256}: it "
                          f"is damaged or another corpus; {advice}")
-    with contextlib.suppress(OSError):  # a read-only root just verifies again next time
-        stamp.write_text(FRA_TXT_SHA256 + "\n")
 
 
 def download(url, dest, sha1, max_bytes=None, deadline=None):
@@ -132,24 +131,34 @@ def download(url, dest, sha1, max_bytes=None, deadline=None):
 
 def _fetch(url, f, max_bytes, deadline):
     """Copy ``url``'s body into the file ``f`` within ``deadline`` seconds; network failures
-    become DownloadError."""
+    become DownloadError. The deadline holds however slowly the server sends: every read takes
+    what has arrived (``read1``), and a server that sends nothing for ``STALL`` seconds (or
+    the deadline, if shorter) is given up on."""
     end = time.monotonic() + deadline
     advice = ("check your internet connection, set D2L_LITE_DATA_URL to a mirror, or place "
               "fra-eng/fra.txt under D2L_LITE_DATA yourself")
+    too_long = f"downloading {url} took too long (over {deadline} s); {advice}"
     try:
-        with urllib.request.urlopen(url, timeout=min(60, deadline)) as response:
+        with urllib.request.urlopen(url, timeout=min(STALL, deadline)) as response:
             declared = response.headers.get("Content-Length")
-            if declared is not None and int(declared) > max_bytes:
-                raise DownloadError(f"{url} announces {int(declared):,} bytes, more than the "
-                                    f"{max_bytes:,} expected: refusing; {advice}")
+            if declared is not None:
+                if not declared.strip().isdigit():
+                    raise DownloadError(f"{url} announces a malformed length "
+                                        f"(Content-Length: {declared!r}); {advice}")
+                if int(declared) > max_bytes:
+                    raise DownloadError(f"{url} announces {int(declared):,} bytes, more than "
+                                        f"the {max_bytes:,} expected: refusing; {advice}")
             received = 0
-            while block := response.read(1 << 16):
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise DownloadError(too_long)
+                block = response.read1(CHUNK)
+                if not block:
+                    break
                 received += len(block)
                 if received > max_bytes:
                     raise DownloadError(f"{url} sent more than {max_bytes:,} bytes: refusing; "
-                                        f"{advice}")
-                if time.monotonic() > end:
-                    raise DownloadError(f"downloading {url} took too long (over {deadline} s); "
                                         f"{advice}")
                 f.write(block)
     except urllib.error.HTTPError as e:
@@ -157,7 +166,11 @@ def _fetch(url, f, max_bytes, deadline):
                             f"{advice}") from e
     except urllib.error.URLError as e:
         raise DownloadError(f"could not reach {url} ({e.reason}); {advice}") from e
-    except (http.client.HTTPException, TimeoutError, ConnectionError) as e:
+    except TimeoutError as e:
+        if time.monotonic() >= end:
+            raise DownloadError(too_long) from e
+        raise DownloadError(f"the download of {url} stalled ({e}); {advice}") from e
+    except (http.client.HTTPException, ConnectionError, ssl.SSLError) as e:
         raise DownloadError(f"the download of {url} broke off ({type(e).__name__}: {e}); "
                             f"{advice}") from e
 
@@ -197,9 +210,11 @@ def _local_errors(root):
 
 
 @contextlib.contextmanager
-def _lock(root):
+def _lock(root, wait=None):
     """An exclusive lock on ``root/.fra-eng.lock`` where ``fcntl`` exists (yields True), so
-    that processes that start at once make one download and the others wait for it."""
+    that processes that start at once make one download and the others wait for it, at most
+    ``wait`` seconds (default ``LOCK_WAIT``: as long as a download may take)."""
+    wait = LOCK_WAIT if wait is None else wait
     root.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
@@ -207,7 +222,17 @@ def _lock(root):
         yield False
         return
     with open(root / ".fra-eng.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        end = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    raise DownloadError(
+                        f"another process has been downloading the corpus into {root} for "
+                        f"over {wait:.0f} s: wait for it, or stop it and try again") from None
+                time.sleep(0.1)
         try:
             yield True
         finally:
@@ -215,13 +240,11 @@ def _lock(root):
 
 
 def _sweep(root, min_age):
-    """Remove what killed downloads left (temporary files of the archive and of fra.txt, and
-    the temporary folders of earlier versions) once older than ``min_age`` seconds; under the
-    lock no live download owns them, so any age will do."""
+    """Remove the temporary files of killed downloads (this module's names for them, beside
+    the archive and beside fra.txt) once older than ``min_age`` seconds; under the lock no
+    live download owns them, so any age will do. Nothing else is ever removed."""
     now = time.time()
-    debris = [*root.glob(FRA_ENG_ZIP + ".*.part"), *root.glob("fra-eng/fra.txt.*.part"),
-              *(p.parents[1] for p in root.glob("tmp*/fra-eng/fra.txt"))]
-    for path in debris:
+    for path in [*root.glob(FRA_ENG_ZIP + ".*.part"), *root.glob("fra-eng/fra.txt.*.part")]:
         with contextlib.suppress(OSError):
-            if now - path.stat().st_mtime >= min_age:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_file() and now - path.stat().st_mtime >= min_age:
+                path.unlink()

@@ -103,8 +103,7 @@ def test_downloads_checks_extracts_and_leaves_no_temporary_file(server, tmp_path
     _, _, requests = server
     data = small(root=tmp_path)
     assert requests == ["/fra-eng.zip"]
-    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt",
-                                   "fra-eng/fra.txt.sha256"]
+    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt"]
     assert data.arrays[0].shape == (5, 4)
     small(root=tmp_path)  # a second instance reads the extracted file: no new request
     assert requests == ["/fra-eng.zip"]
@@ -234,11 +233,121 @@ def test_leftovers_of_killed_downloads_are_swept(server, tmp_path, corpus_is):
     stale = [tmp_path / "fra-eng.zip.abc.part", tmp_path / "fra-eng" / "fra.txt.xyz.part"]
     for path in stale:
         path.write_bytes(b"half")
-    (tmp_path / "tmp123" / "fra-eng").mkdir(parents=True)
-    (tmp_path / "tmp123" / "fra-eng" / "fra.txt").write_text("half")
     small(root=tmp_path)
-    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt",
-                                   "fra-eng/fra.txt.sha256"]
+    assert leftovers(tmp_path) == ["fra-eng", "fra-eng.zip", "fra-eng/fra.txt"]
+
+
+def test_a_users_folder_under_the_root_is_never_removed(server, tmp_path, corpus_is):
+    thesis = tmp_path / "tmp_thesis"
+    (thesis / "fra-eng").mkdir(parents=True)
+    (thesis / "fra-eng" / "fra.txt").write_text("my own corpus")
+    (thesis / "chapter1.tex").write_text("\\chapter{Attention}")
+    (tmp_path / "fra-eng.zip.notes.part").mkdir()  # a folder with a name like debris
+    small(root=tmp_path)
+    assert (thesis / "chapter1.tex").read_text() == "\\chapter{Attention}"
+    assert (thesis / "fra-eng" / "fra.txt").read_text() == "my own corpus"
+    assert (tmp_path / "fra-eng.zip.notes.part").is_dir()
+
+
+def test_a_trickling_server_is_stopped_at_the_deadline(server, tmp_path, monkeypatch):
+    _, files, _ = server
+
+    def trickle(handler):  # a byte every 20 ms: each read gets something, never 64 KiB
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        for _ in range(100000):
+            try:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    files["fra-eng.zip"] = trickle
+    monkeypatch.setattr(download, "DEADLINE", 1)
+    start = time.monotonic()
+    with pytest.raises(download.DownloadError, match=r"took too long \(over 1 s\)"):
+        small(root=tmp_path)
+    assert time.monotonic() - start < 2.5
+    assert leftovers(tmp_path) == []
+
+
+def test_waiting_for_another_process_download_has_a_limit(tmp_path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(download, "LOCK_WAIT", 0.3)
+    with open(tmp_path / ".fra-eng.lock", "w") as held:  # another process, downloading
+        fcntl.flock(held, fcntl.LOCK_EX)
+        start = time.monotonic()
+        with pytest.raises(download.DownloadError, match=r"another process .* over 0 s"):
+            small(root=tmp_path)
+    assert time.monotonic() - start < 2
+
+
+def test_a_malformed_content_length_is_a_download_error(server, tmp_path):
+    _, files, _ = server
+    body = files["fra-eng.zip"]
+
+    def malformed(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "12abc")
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.close_connection = True
+
+    files["fra-eng.zip"] = malformed
+    with pytest.raises(download.DownloadError, match=r"malformed length .*'12abc'"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_ssl_error_midway_is_a_download_error(tmp_path, monkeypatch):
+    import ssl
+
+    class Response:
+        headers = {"Content-Length": "1000"}
+
+        def read1(self, n):
+            raise ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC]")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            return False
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Response())
+    with pytest.raises(download.DownloadError, match=r"broke off \(SSLError"):
+        small(root=tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_corpus_altered_after_a_check_is_not_trusted_whatever_its_times(tmp_path, corpus_is):
+    write_corpus(tmp_path)
+    small(root=tmp_path)  # checked once
+    corpus = tmp_path / "fra-eng" / "fra.txt"
+    times = corpus.stat()
+    corpus.write_text(CORPUS.replace("Va", "Vb"))  # same size: as cp -p of an altered copy
+    os.utime(corpus, ns=(times.st_atime_ns, times.st_mtime_ns))
+    with pytest.raises(ValueError, match=r"SHA-256 .*damaged"):
+        small(root=tmp_path)
+
+
+def test_a_read_only_root_with_a_complete_corpus_is_enough(tmp_path, corpus_is, monkeypatch):
+    write_corpus(tmp_path)
+    before = leftovers(tmp_path)
+    real_open = open
+
+    def read_only(file, mode="r", *args, **kwargs):
+        if str(file).startswith(str(tmp_path)) and any(m in mode for m in "wax+"):
+            raise PermissionError(errno.EROFS, "Read-only file system", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", read_only)
+    for _ in range(2):
+        assert small(root=tmp_path).arrays[0].shape == (5, 4)
+    assert leftovers(tmp_path) == before
 
 
 def test_concurrent_first_uses_make_one_request(server, tmp_path, corpus_is):
