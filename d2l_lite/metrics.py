@@ -9,8 +9,12 @@ def bleu(pred_seq, label_seq, k):
 
     n-gram precisions p_n are clipped by the label's counts and weighted by 1/2^n; the brevity
     penalty is ``exp(min(0, 1 - len_label / len_pred))``. Same numbers as d2l 1.0.3 (an empty
-    prediction scores 0).
+    prediction scores 0). ``k`` must be an integer >= 1: with none, the score would be the
+    brevity penalty alone.
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"bleu: k, the longest n-gram scored, must be an integer >= 1, got "
+                         f"{k!r} (D2L uses k=2)")
     pred_tokens, label_tokens = pred_seq.split(" "), label_seq.split(" ")
     len_pred, len_label = len(pred_tokens), len(label_tokens)
     score = math.exp(min(0, 1 - len_label / len_pred))

@@ -80,7 +80,7 @@ class Trainer(HyperParameters):
         gradient_clip_val: clip the global gradient norm to this value when > 0.
         patience: if set (not in d2l), stop early once the validation loss has not improved
             for this many epochs, and restore the weights of the best epoch
-            (``best_epoch``).
+            (``best_epoch``), also when training ends with an error or an interrupt.
 
     ``fit`` returns ``history``: one dict per epoch with ``epoch``, ``train_loss`` (mean over
     the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
@@ -129,10 +129,10 @@ class Trainer(HyperParameters):
                 model.board.draw(final=stop or epoch + 1 == self.max_epochs)
                 if stop:
                     break
-        finally:
+        finally:  # also when interrupted or stopped by an error: the best weights, not the last
             model.board.close()
-        if self.best_epoch is not None:
-            model.load_state_dict(self._best_state)
+            if self.best_epoch is not None:
+                model.load_state_dict(self._best_state)
         return self.history
 
     def _early_stop(self, record):
@@ -179,7 +179,8 @@ class Trainer(HyperParameters):
             raise FloatingPointError(
                 f"the {what} became {value} in epoch {self.epoch + 1}, batch {batch + 1}: "
                 f"training stopped before the optimiser's step, so the weights are those "
-                f"after the batch before. Lower the learning rate or set gradient_clip_val; "
+                f"after the batch before (with patience: those of the best epoch). Lower the "
+                f"learning rate or set gradient_clip_val; "
                 f"the epochs before are in trainer.history")
         return value
 

@@ -215,3 +215,12 @@ def test_the_venv_holds_exactly_the_lock_and_the_pinned_torch():
         f"{sorted(set(expected) - set(installed))}; other versions: "
         f"{sorted(n for n in set(installed) & set(expected) if installed[n] != expected[n])}; "
         f"run bash scripts/setup.sh")
+
+
+def test_a_relative_data_root_is_made_absolute_from_the_repository_root(checkout):
+    result = bash(". scripts/data_env.sh; echo \"$D2L_LITE_DATA\"", checkout,
+                  {"D2L_LITE_DATA": "corpora/d2l"})
+    assert result.stdout.strip() == str(checkout / "corpora" / "d2l")
+    result = bash(". scripts/data_env.sh; echo \"$D2L_LITE_DATA\"", checkout,
+                  {"D2L_LITE_DATA": "/data/d2l"})
+    assert result.stdout.strip() == "/data/d2l"

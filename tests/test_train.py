@@ -197,3 +197,27 @@ def test_patience_stops_early_and_restores_the_best_weights():
     for name, value in model.state_dict().items():
         assert torch.equal(value, model.best_seen[name])
     assert not torch.equal(model.net.weight, model.seen["net.weight"])  # epoch 5's is not kept
+
+
+def test_patience_restores_the_best_weights_also_when_training_is_interrupted():
+    class NoisyThenInterrupted(Regression):
+        def validation_step(self, batch):
+            epoch = self.trainer.epoch + 1
+            if epoch == 2:
+                self.best_seen = {k: v.clone() for k, v in self.state_dict().items()}
+            return torch.tensor(float(abs(epoch - 2)))
+
+    torch.manual_seed(0)
+    model = NoisyThenInterrupted(interrupt_at_epoch=4)
+    trainer = d2l.Trainer(max_epochs=20, patience=5)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(model, Line())
+    assert trainer.best_epoch == 2 and len(trainer.history) == 3
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, model.best_seen[name]), name
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_bleu_needs_at_least_unigrams(k):
+    with pytest.raises(ValueError, match="k, the longest n-gram scored, must be an integer >= 1"):
+        d2l.bleu("a b c", "a b c", k)
