@@ -39,9 +39,9 @@ import d2l_reference  # noqa: E402
 from provenance import cpu_model  # noqa: E402
 
 import d2l_lite  # noqa: E402
-from d2l_lite import experiment  # noqa: E402
+from d2l_lite.book import experiment  # noqa: E402
+from d2l_lite.book.flops import training_step_flops  # noqa: E402
 from d2l_lite.fast import FastSeq2SeqAttentionDecoder, target_lengths  # noqa: E402
-from d2l_lite.flops import training_step_flops  # noqa: E402
 
 HP = experiment.HPARAMS
 ENGS, FRAS = (list(x) for x in zip(*experiment.PROBES))
@@ -279,7 +279,7 @@ def main():
         return run_in_kernel([a for a in sys.argv[1:] if a != "--in-kernel"])
     args.epochs = args.epochs or (10 if args.ablation else HP["max_epochs"])
 
-    fra = d2l_lite.data.fra_eng_path()
+    fra = d2l_lite.d2l.download.fra_eng_path()
     d2l = d2l_reference.import_d2l(str(fra)) if d2l_reference.available() else None
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, CPU capability "

@@ -1,19 +1,25 @@
 """d2l_lite: the part of d2l 1.0.3 that D2L §11.4 (Bahdanau attention) uses, small and fast.
 
-``import d2l_lite as d2l`` runs the chapter's code unchanged. ``d2l.Seq2SeqAttentionDecoder``
-is the reference model, written like the book's (it also takes ``rnn='lstm'`` and
-``scoring='dot'`` for the exercises); ``d2l_lite.fast`` computes the same model with less
-work. Where d2l 1.0.3 is wrong the docstrings say so (``Seq2Seq.loss``, ``init_seq2seq``).
+``import d2l_lite as d2l`` gives d2l's names for what the chapter uses, from the replica in
+``d2l_lite/d2l/``, and runs the chapter's code unchanged. ``d2l.Seq2SeqAttentionDecoder`` is
+the reference model, written like the book's (it also takes ``rnn='lstm'`` and
+``scoring='dot'`` for the exercises). Beside the replica:
+
+* ``d2l_lite.fast``: the same model computed with less work, chosen by name;
+* ``d2l_lite.book``: the book's own tools (``experiment``, ``measure``, ``flops``, the data
+  and runs of its studies) and exhibits (``section_11_4``: the book's decoder verbatim and
+  the readers' versions of it).
+
+Where d2l 1.0.3 is wrong the docstrings say so (``Seq2Seq.loss``, ``init_seq2seq``).
 """
 
-from . import experiment, fast, flops
-from .aliases import *  # noqa: F403  d2l's tensor aliases: d2l.zeros, d2l.concat, ...
-from .aliases import __all__ as _aliases
-from .attention import AdditiveAttention, DotProductAttention, masked_softmax
-from .data import MTFraEng, Vocab
-from .metrics import bleu
-from .plot import ProgressBoard, show_heatmaps
-from .seq2seq import (
+from .d2l.aliases import *  # noqa: F403  d2l's tensor aliases: d2l.zeros, d2l.concat, ...
+from .d2l.aliases import __all__ as _aliases
+from .d2l.attention import AdditiveAttention, DotProductAttention, masked_softmax
+from .d2l.data import MTFraEng, Vocab
+from .d2l.metrics import bleu
+from .d2l.plot import ProgressBoard, show_heatmaps
+from .d2l.seq2seq import (
     AttentionDecoder,
     Decoder,
     Encoder,
@@ -24,8 +30,8 @@ from .seq2seq import (
     Seq2SeqEncoder,
     init_seq2seq,
 )
-from .train import DataModule, Module, Trainer
-from .utils import (
+from .d2l.train import DataModule, Module, Trainer
+from .d2l.utils import (
     HyperParameters,
     add_to_class,
     check_shape,
@@ -43,6 +49,5 @@ __all__ = [
     "Encoder", "EncoderDecoder", "HyperParameters", "MTFraEng", "Module", "ProgressBoard",
     "Seq2Seq", "Seq2SeqAttentionDecoder", "Seq2SeqDecoder", "Seq2SeqEncoder", "Trainer",
     "Vocab", "add_to_class", "bleu", "check_shape", "cpu", "gpu", "init_seq2seq",
-    "masked_softmax", "num_gpus", "set_seed", "show_heatmaps", "try_gpu", "experiment", "fast",
-    "flops", *_aliases,
+    "masked_softmax", "num_gpus", "set_seed", "show_heatmaps", "try_gpu", *_aliases,
 ]

@@ -4,7 +4,7 @@
     python scripts/larger_scale.py --smoke   # the same code on a tiny configuration (seconds)
     python scripts/larger_scale.py --out results.json
 
-Data: ``d2l_lite.split.MTFraEngSplit`` (English sentences of 5 to 12 tokens, splits disjoint
+Data: ``d2l_lite.book.split.MTFraEngSplit`` (English sentences of 5 to 12 tokens, splits disjoint
 by English sentence, all references of a held-out sentence kept). Arms: §10.7's decoder
 without attention, and Bahdanau's decoder with GRU or LSTM and additive or dot-product
 scoring, all through ``d2l_lite.fast``. For each seed and arm, one at a time: training with
@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 
 import d2l_lite as d2l
-from d2l_lite import experiment, measure
-from d2l_lite.split import MTFraEngSplit
+from d2l_lite.book import experiment, measure
+from d2l_lite.book.split import MTFraEngSplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from provenance import commit_and_dirty, cpu_model  # noqa: E402

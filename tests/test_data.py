@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite import download
-from d2l_lite import experiment as experiment_module
+from d2l_lite.book import experiment as experiment_module
+from d2l_lite.d2l import download
 
 CORPUS = "Go.\tVa !\nHi.\tSalut !\nRun!\tCours !\nWho?\tQui ?\nWow!\tÇa alors !\nGo.\tBouge !\n"
 

@@ -1,29 +1,41 @@
 """The fast path equals the reference: same initial weights, logits, attention weights, state,
-loss, every gradient and dropout masks for the same seed, in all rnn x scoring variants, with
-and without skipping the targets' padding."""
+loss, every gradient and dropout masks for the same seed, for every RNN and every registered
+scorer, through ``forward`` (the reference's contract) and ``target_logits`` (the targets'
+positions only), with keys prepared once or at every step."""
 
 import itertools
+import math
+from typing import NamedTuple
 
 import pytest
 import torch
 
 import d2l_lite as d2l
+from d2l_lite.d2l.attention import SCORERS
+from d2l_lite.d2l.seq2seq import RNNS
 from d2l_lite.fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder, target_lengths
 
-VARIANTS = list(itertools.product(["gru", "lstm"], ["additive", "dot"]))
+VARIANTS = list(itertools.product(RNNS, SCORERS))
 V, E, H, B, T, K = 13, 8, 16, 5, 6, 7
 PAD = 1
 
 
-def make_pair(rnn, scoring, layers=2, dropout=0.0, enc_rnn=None, seed=0):
+def make_pair(rnn, scoring, layers=2, dropout=0.0, enc_rnn=None, seed=0,
+              project_keys_once=True):
     """The reference and the fast model, each built from ``seed``."""
     models = []
-    for decoder_class, model_class in ((d2l.Seq2SeqAttentionDecoder, d2l.Seq2Seq),
-                                       (FastSeq2SeqAttentionDecoder, FastSeq2Seq)):
+    for fast in (False, True):
         torch.manual_seed(seed)
         encoder = d2l.Seq2SeqEncoder(V, E, H, layers, dropout, rnn=enc_rnn or rnn)
-        decoder = decoder_class(V, E, H, layers, dropout, rnn=rnn, scoring=scoring)
-        models.append(model_class(encoder, decoder, tgt_pad=PAD, lr=0.01))
+        if fast:
+            decoder = FastSeq2SeqAttentionDecoder(V, E, H, layers, dropout, rnn=rnn,
+                                                  scoring=scoring,
+                                                  project_keys_once=project_keys_once)
+        else:
+            decoder = d2l.Seq2SeqAttentionDecoder(V, E, H, layers, dropout, rnn=rnn,
+                                                  scoring=scoring)
+        models.append((FastSeq2Seq if fast else d2l.Seq2Seq)(encoder, decoder, tgt_pad=PAD,
+                                                             lr=0.01))
     return models
 
 
@@ -41,23 +53,33 @@ def make_batch(seed=0):
     return src, tgt, torch.tensor([7, 3, 5, 1, 6]), Y
 
 
+class Run(NamedTuple):
+    logits: torch.Tensor
+    weights: list
+    state: object
+    loss: torch.Tensor
+    grads: dict
+    after: torch.Tensor  # where the random generator stands after the forward pass
+
+
 def run(model, batch, seed, skip_padding):
-    """Forward (in the model's mode, with ``seed`` for dropout) and backward of the masked loss;
-    returns logits, attention weights, state, loss, gradients and the generator's next draw."""
+    """Forward (in the model's mode, with ``seed`` for dropout) and backward of the masked
+    loss, through ``forward`` or, with ``skip_padding``, ``target_logits``."""
     src, tgt, lens, Y = batch
     model.zero_grad()
     torch.manual_seed(seed)
     dec_state = model.decoder.init_state(model.encoder(src, lens), lens)
     if skip_padding:  # logits (N, V) of the live positions, and where they are
-        logits, state = model.decoder(tgt, dec_state, lengths=target_lengths(Y, PAD))
-        loss = model.loss(logits, Y[state])
+        logits, rows, steps = model.decoder.target_logits(tgt, dec_state, target_lengths(Y, PAD))
+        state = (rows, steps)
+        loss = model.loss(logits, Y[rows, steps])
     else:
         logits, state = model.decoder(tgt, dec_state)
         loss = model.loss(logits, Y)
     after = torch.rand(4)  # where the random generator stands after the forward pass
     loss.backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
-    return logits, model.decoder.attention_weights, state, loss, grads, after
+    return Run(logits, model.decoder.attention_weights, state, loss, grads, after)
 
 
 def assert_same_state(a, b):
@@ -69,11 +91,13 @@ def assert_same_state(a, b):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("skip_padding", [False, True], ids=["all-positions", "skip-padding"])
+@pytest.mark.parametrize("keys", ["keys-once", "keys-every-step"])
+@pytest.mark.parametrize("skip_padding", [False, True], ids=["forward", "target-logits"])
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train-dropout"])
 @pytest.mark.parametrize("rnn,scoring", VARIANTS)
-def test_fast_decoder_equals_the_reference(rnn, scoring, training, skip_padding):
-    reference, fast = make_pair(rnn, scoring, layers=3, dropout=0.3 if training else 0.0)
+def test_fast_decoder_equals_the_reference(rnn, scoring, training, skip_padding, keys):
+    reference, fast = make_pair(rnn, scoring, layers=3, dropout=0.3 if training else 0.0,
+                                project_keys_once=keys == "keys-once")
     batch = make_batch()
     for model in (reference, fast):
         model.train(training)
@@ -84,30 +108,30 @@ def test_fast_decoder_equals_the_reference(rnn, scoring, training, skip_padding)
         assert torch.equal(p, q), f"{name}: the models start from different weights"
     ref = run(reference, batch, 7, skip_padding=False)
     ours = run(fast, batch, 7, skip_padding)
-    torch.testing.assert_close(ours[3], ref[3])  # loss
-    torch.testing.assert_close(ours[5], ref[5])  # the same dropout draws, in the same order
-    for name, grad in ref[4].items():
-        torch.testing.assert_close(ours[4][name], grad, msg=name)
+    torch.testing.assert_close(ours.loss, ref.loss)
+    torch.testing.assert_close(ours.after, ref.after)  # the same dropout draws, in order
+    for name, grad in ref.grads.items():
+        torch.testing.assert_close(ours.grads[name], grad, msg=name)
     if skip_padding:  # the logits of each target's positions, and of no others
-        rows, steps = ours[2]
+        rows, steps = ours.state
         live = torch.arange(T) < target_lengths(batch[-1], PAD).reshape(-1, 1)  # (B, T)
         assert sorted(map(list, zip(rows.tolist(), steps.tolist()))) == live.nonzero().tolist()
-        torch.testing.assert_close(ours[0], ref[0][rows, steps])
+        torch.testing.assert_close(ours.logits, ref.logits[rows, steps])
     else:
-        torch.testing.assert_close(ours[0], ref[0])
-        for a, b in zip(ours[1], ref[1], strict=True):  # attention weights, step by step
+        torch.testing.assert_close(ours.logits, ref.logits)
+        for a, b in zip(ours.weights, ref.weights, strict=True):  # step by step
             torch.testing.assert_close(a, b)
-        assert_same_state(ours[2], ref[2])
+        assert_same_state(ours.state, ref.state)
 
 
 @pytest.mark.parametrize("enc_rnn,rnn", [("gru", "lstm"), ("lstm", "gru")])
 def test_fast_decoder_equals_the_reference_across_rnn_kinds(enc_rnn, rnn):
     reference, fast = make_pair(rnn, "additive", dropout=0.2, enc_rnn=enc_rnn)
     batch = make_batch(1)
-    results = [run(m.train(), batch, 3, skip_padding=False) for m in (reference, fast)]
-    torch.testing.assert_close(results[1][0], results[0][0])
-    for name, grad in results[0][4].items():
-        torch.testing.assert_close(results[1][4][name], grad, msg=name)
+    ref, ours = (run(m.train(), batch, 3, skip_padding=False) for m in (reference, fast))
+    torch.testing.assert_close(ours.logits, ref.logits)
+    for name, grad in ref.grads.items():
+        torch.testing.assert_close(ours.grads[name], grad, msg=name)
 
 
 @pytest.mark.parametrize("rnn,scoring", VARIANTS)
@@ -172,3 +196,46 @@ def test_a_batch_of_padding_only_gives_a_nan_loss_as_the_reference():
     Y = torch.full((B, T), PAD)
     for model in (reference, fast):
         assert torch.isnan(model.training_step((src, tgt, lens, Y)))
+
+
+class ScaledGeneral(torch.nn.Module):
+    """A scorer as a reader would add one: q^T (W k) / sqrt(d), Luong's "general" score,
+    scaled. It needs nothing but this class and a registry entry."""
+
+    def __init__(self, num_hiddens, dropout):
+        super().__init__()
+        self.W_k = torch.nn.LazyLinear(num_hiddens, bias=False)
+        self.dropout = torch.nn.Dropout(dropout)
+
+    def forward(self, queries, keys, values, valid_lens=None):
+        scores = torch.bmm(queries, self.W_k(keys).transpose(1, 2)) / math.sqrt(
+            queries.shape[-1])
+        self.attention_weights = d2l.masked_softmax(scores, valid_lens)
+        return torch.bmm(self.dropout(self.attention_weights), values)
+
+    def prepare_keys(self, keys):
+        return self.W_k(keys)
+
+    def scores_one(self, query, prepared):
+        return torch.bmm(prepared, query.unsqueeze(2)).squeeze(2) / math.sqrt(query.shape[1])
+
+    def matmul_flops(self, num_keys, query_size, key_size, keys_once=True):
+        return 2 * num_keys * query_size + (0 if keys_once else 2 * num_keys * key_size
+                                            * self.W_k.out_features)
+
+    def elementwise_flops(self, num_keys):
+        return num_keys
+
+
+def test_a_scorer_added_to_the_registry_works_in_both_paths_and_the_tools(monkeypatch):
+    from d2l_lite.book import flops, measure
+
+    monkeypatch.setitem(SCORERS, "general", lambda num_hiddens, dropout:
+                        ScaledGeneral(num_hiddens, dropout))
+    for training, skip_padding in itertools.product((False, True), (False, True)):
+        test_fast_decoder_equals_the_reference("gru", "general", training, skip_padding,
+                                               "keys-once")
+    counts = flops.scorer_flops("general", 9, 16, 16, 16, keys_once=False)
+    assert counts["matmul"] == 2 * 9 * 16 + 2 * 9 * 16 * 16 + 2 * 9 * 16
+    step = measure.scorer_training_step("general", B=3, K=5, d=4, h=4, T=2)
+    assert torch.isfinite(step())

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite.split import MTFraEngSplit
+from d2l_lite.book.split import MTFraEngSplit
+from d2l_lite.d2l.data import preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "book" / "_larger_scale.json"
@@ -27,7 +28,7 @@ def test_splits_are_disjoint_by_english_sentence_with_all_references(split, data
     assert len(split.train_pairs) == split.num_train == 3000
     assert not set(split.val_sources) & set(split.test_sources)
     assert not (set(split.val_sources) | set(split.test_sources)) & train_sources
-    text = split._preprocess((data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8"))
+    text = preprocess((data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8"))
     pairs = {}
     for line in text.split("\n"):
         if "\t" in line:

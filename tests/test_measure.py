@@ -1,5 +1,6 @@
-"""The measuring helpers the chapters use: intervals and their wording, saved bytes, the
-scorers as training runs them."""
+"""The measuring helpers the chapters use: intervals and their wording, family-wise levels,
+bootstrap intervals that respect their bounds, activation memory, the scorers as training
+runs them."""
 
 import math
 import statistics
@@ -7,7 +8,7 @@ import statistics
 import pytest
 import torch
 
-from d2l_lite import measure
+from d2l_lite.book import measure
 
 
 def test_mean_interval_is_the_t_interval():
@@ -15,14 +16,32 @@ def test_mean_interval_is_the_t_interval():
     interval = measure.mean_interval(values)
     half = 2.776 * statistics.stdev(values) / math.sqrt(5)
     assert interval.mean == 3.0 and interval.n == 5
-    assert interval.low == pytest.approx(3.0 - half) and interval.high == pytest.approx(3.0 + half)
+    assert interval.low == pytest.approx(3.0 - half, rel=1e-3)
+    assert interval.high == pytest.approx(3.0 + half, rel=1e-3)
 
 
-def test_t_quantiles_shrink_towards_the_normal_one():
-    assert measure.t95(1) == 12.706 and measure.t95(4) == 2.776
-    assert measure.t95(25) == measure.t95(24) > measure.t95(30) > measure.t95(200) == 1.96
+@pytest.mark.parametrize("level,df,expected", [
+    (0.95, 1, 12.706), (0.95, 2, 4.303), (0.95, 4, 2.776), (0.95, 5, 2.571), (0.95, 9, 2.262),
+    (0.95, 30, 2.042), (0.99, 4, 4.604), (0.99, 10, 3.169), (0.90, 3, 2.353),
+    (1 - 0.05 / 6, 4, 4.851)])
+def test_t_quantiles_match_the_tables(level, df, expected):
+    assert measure.t_quantile(level, df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_t_quantiles_shrink_towards_the_normal_one_and_need_two_values():
+    assert measure.t_quantile(0.95, 10_000) == pytest.approx(1.960, abs=1e-3)
     with pytest.raises(ValueError, match="at least two"):
-        measure.t95(0)
+        measure.t_quantile(0.95, 0)
+    with pytest.raises(ValueError, match="at least two values"):
+        measure.mean_interval([1.0])
+
+
+def test_a_family_of_intervals_is_wider_than_one():
+    values = [1.0, 2.5, 2.0, 3.0, 1.5]
+    one = measure.mean_interval(values)
+    family = measure.mean_interval(values, level=measure.family_level(6))
+    assert family.level == pytest.approx(1 - 0.05 / 6)
+    assert family.low < one.low and family.high > one.high and family.mean == one.mean
 
 
 def test_paired_difference_pairs_and_can_be_relative():
@@ -47,13 +66,30 @@ def test_an_interval_spanning_zero_is_no_detectable_difference_even_with_a_large
     assert measure.mean_interval([-3.0, -2.0, -2.5]).words("less", "more", "time") == "less time"
 
 
-def test_saved_bytes_counts_what_autograd_keeps_once_per_storage():
+def test_activation_bytes_counts_what_autograd_keeps_once_per_storage():
     x = torch.randn(100, 10, requires_grad=True)
-    nbytes, y = measure.saved_bytes(lambda: (x * x).sum())  # saves x (once, for both operands)
+    nbytes, y = measure.activation_bytes(lambda: torch.tanh(x).sum())  # keeps its output
     assert nbytes == x.numel() * 4 and y.requires_grad
-    nbytes, _ = measure.saved_bytes(lambda: torch.tanh(x).sum())  # saves its output
-    assert nbytes == x.numel() * 4
-    assert measure.saved_bytes(lambda: (x + 1).sum())[0] == 0  # nothing to keep
+    assert measure.activation_bytes(lambda: (x + 1).sum())[0] == 0  # nothing to keep
+
+
+def test_activation_bytes_leaves_out_parameters_and_inputs():
+    layer = torch.nn.Linear(10, 20)
+    x = torch.randn(100, 10)
+    with_all, _ = measure.activation_bytes(lambda: torch.tanh(layer(x)).sum())
+    activations, _ = measure.activation_bytes(lambda: torch.tanh(layer(x)).sum(),
+                                              exclude=[x, *layer.parameters()])
+    assert activations == 100 * 20 * 4  # the tanh's output, kept for its backward
+    assert with_all == activations + x.numel() * 4  # and the input, for the weight's gradient
+
+
+def test_a_bootstrap_interval_stays_within_the_range_of_its_statistic():
+    near_one = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.9, 0.95]
+    interval = measure.bootstrap_interval(near_one, resamples=500)
+    assert 0.9 <= interval.low <= interval.mean <= interval.high <= 1.0
+    assert measure.bootstrap_interval(near_one, resamples=500) == interval  # seeded
+    t_interval = measure.mean_interval(near_one)
+    assert t_interval.high > 1.0 >= interval.high  # where the t-interval leaves the range
 
 
 @pytest.mark.parametrize("scoring", ["additive", "dot"])
@@ -69,10 +105,10 @@ def test_additive_scoring_keeps_its_features_for_the_backward_pass_the_dot_produ
     """Per step, additive scoring keeps its (B, K, h) tanh features; projecting the keys at
     every step costs time but keeps nothing more (the keys it reads are kept once)."""
     B, K, d, h, T = 8, 16, 32, 48, 5
-    once = measure.saved_bytes(measure.scorer_training_step("additive", B, K, d, h, T=T))[0]
-    every = measure.saved_bytes(measure.scorer_training_step("additive", B, K, d, h, T=T,
-                                                             keys_once=False))[0]
-    dot = measure.saved_bytes(measure.scorer_training_step("dot", B, K, d, T=T))[0]
+    once = measure.activation_bytes(measure.scorer_training_step("additive", B, K, d, h, T=T))[0]
+    every = measure.activation_bytes(measure.scorer_training_step("additive", B, K, d, h, T=T,
+                                                                  keys_once=False))[0]
+    dot = measure.activation_bytes(measure.scorer_training_step("dot", B, K, d, h, T=T))[0]
     assert once == every
     assert once - dot >= T * B * K * h * 4
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import d2l_lite as d2l
+from d2l_lite.book import section_11_4
+from d2l_lite.d2l.seq2seq import EncoderDecoder
 from d2l_lite.fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder
-from d2l_lite.seq2seq import EncoderDecoder
 
 
 def digest(tensor):
@@ -146,7 +147,7 @@ def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root, fast):
         model = D2LLossSeq2Seq(encoder, d2l.Seq2SeqAttentionDecoder(*args),
                                tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
     d2l.Trainer(max_epochs=30, gradient_clip_val=1).fit(model, data)
-    engs, fras = zip(*d2l.experiment.PROBES)
+    engs, fras = zip(*section_11_4.PROBES)
     preds, _ = model.predict_step(data.build(list(engs), list(fras)), "cpu", data.num_steps)
     for fr, p, (tokens, score) in zip(fras, preds, goldens["translations"]):
         ours = data.tgt_vocab.to_tokens(p)

@@ -81,7 +81,7 @@ def test_d2ls_tensor_aliases_exist(name):
 def test_the_packaged_book_decoder_is_the_pages_code_verbatim():
     import inspect
 
-    from d2l_lite import section_11_4
+    from d2l_lite.book import section_11_4
 
     assert inspect.getsource(section_11_4.Seq2SeqAttentionDecoder) == page_cells()[2]
 
@@ -112,20 +112,20 @@ def assert_same_model(a, b):
 
 @pytest.mark.parametrize("enc_rnn", ["gru", "lstm"])
 def test_the_readers_lstm_decoder_is_d2l_lites_lstm_decoder(enc_rnn):
-    from d2l_lite.section_11_4 import LSTMDecoder
+    from d2l_lite.book.section_11_4 import LSTMDecoder
 
     assert_same_model(build(LSTMDecoder, enc_rnn),
                       build(d2l.Seq2SeqAttentionDecoder, enc_rnn, rnn="lstm"))
 
 
 def test_the_readers_dot_product_decoder_is_d2l_lites_dot_decoder():
-    from d2l_lite.section_11_4 import DotProductDecoder
+    from d2l_lite.book.section_11_4 import DotProductDecoder
 
     assert_same_model(build(DotProductDecoder), build(d2l.Seq2SeqAttentionDecoder, scoring="dot"))
 
 
 def test_the_state_wrapped_in_forward_trains_then_fails_in_predict_step():
-    from d2l_lite.section_11_4 import LSTMDecoderStateWrappedInForward
+    from d2l_lite.book.section_11_4 import LSTMDecoderStateWrappedInForward
 
     model = build(LSTMDecoderStateWrappedInForward)
     logits, _ = logits_and_grads(model)  # one call per batch: it trains
@@ -137,7 +137,7 @@ def test_the_state_wrapped_in_forward_trains_then_fails_in_predict_step():
 
 
 def test_the_cell_reset_decoder_trains_as_the_correct_one_but_forgets_c_between_tokens():
-    from d2l_lite.section_11_4 import LSTMDecoder, LSTMDecoderCellReset
+    from d2l_lite.book.section_11_4 import LSTMDecoder, LSTMDecoderCellReset
 
     correct, reset = build(LSTMDecoder), build(LSTMDecoderCellReset)
     assert_same_model(correct, reset)  # one call per sequence: the same computation

@@ -127,11 +127,12 @@ def test_clip_gradients_follows_d2ls_rule(scale):
 
 def test_a_seeded_loader_repeats_its_batches_and_covers_every_row_once():
     X = torch.arange(50).reshape(25, 2)
-    data = type("D", (), {"batch_size": 8})()
+    data = d2l.DataModule()
+    data.batch_size = 8
     epochs = []
     for _ in range(2):
         torch.manual_seed(3)
-        epochs.append([b[0] for b in d2l.DataModule.get_tensorloader(data, (X,), train=True)])
+        epochs.append([b[0] for b in data.get_tensorloader((X,), train=True)])
     assert [len(b) for b in epochs[0]] == [8, 8, 8, 1]
     assert all(torch.equal(a, b) for a, b in zip(*epochs))
     assert sorted(torch.cat(epochs[0])[:, 0].tolist()) == list(range(0, 50, 2))

@@ -20,8 +20,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 from d2l_reference import import_d2l  # noqa: E402
 
-from d2l_lite.download import data_root  # noqa: E402
-from d2l_lite.experiment import PROBES  # noqa: E402
+from d2l_lite.book.section_11_4 import PROBES  # noqa: E402
+from d2l_lite.d2l.download import data_root  # noqa: E402
 
 PROBES_EN, PROBES_FR = (list(x) for x in zip(*PROBES))
 DATA_CONFIGS = [dict(num_steps=9, num_train=512, num_val=128),

@@ -13,11 +13,11 @@ import random
 
 import torch
 
-from .data import MTFraEng, read_lines
-from .download import data_root, fra_eng_path
+from ..d2l.data import SentencePairs, build_arrays, preprocess, read_lines
+from ..d2l.download import data_root, fra_eng_path
 
 
-class MTFraEngSplit(MTFraEng):
+class MTFraEngSplit(SentencePairs):
     """``MTFraEng``'s arrays, loaders and ``build`` over the split described above.
 
     ``arrays`` holds the training pairs (``train_pairs``: (English, French) strings), then one
@@ -36,11 +36,12 @@ class MTFraEngSplit(MTFraEng):
         if not min_len <= max_len < num_steps:
             raise ValueError(f"MTFraEngSplit: need min_len <= max_len < num_steps, got "
                              f"{min_len}, {max_len}, {num_steps}")
+        super().__init__()
         self.batch_size, self.num_steps, self.seed = batch_size, num_steps, seed
         self.min_len, self.max_len = min_len, max_len
         self.root = str(data_root(root))
         self.path = fra_eng_path(self.root)
-        groups = self._groups(self._preprocess(read_lines(self.path, None)))
+        groups = self._groups(preprocess(read_lines(self.path, None)))
         sources = sorted(groups)
         random.Random(seed).shuffle(sources)
         if len(sources) < num_val + num_test + 1:
@@ -56,8 +57,9 @@ class MTFraEngSplit(MTFraEng):
         self.test_references = [groups[s] for s in self.test_sources]
         self.val_references = [groups[s] for s in self.val_sources]
         self.num_train, self.num_val = len(train), len(val)
-        train_arrays, self.src_vocab, self.tgt_vocab = self._arrays(*_tokens(train))
-        val_arrays, _, _ = self._arrays(*_tokens(val), self.src_vocab, self.tgt_vocab)
+        train_arrays, self.src_vocab, self.tgt_vocab = build_arrays(*_tokens(train), num_steps)
+        val_arrays, _, _ = build_arrays(*_tokens(val), num_steps, self.src_vocab,
+                                        self.tgt_vocab)
         self.arrays = tuple(torch.cat(pair) for pair in zip(train_arrays, val_arrays))
 
     def _groups(self, text):

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .attention import AdditiveAttention, DotProductAttention
+from .attention import SCORERS
 from .train import Module
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
-SCORERS = ("additive", "dot")
+"""name -> recurrent layer: the RNNs an encoder or decoder can be built with."""
 
 
 class Encoder(nn.Module):
@@ -132,7 +132,7 @@ class Seq2SeqEncoder(Encoder):
         self.rnn = make_rnn(rnn, embed_size, num_hiddens, num_layers, dropout)
         self.apply(init_seq2seq)
         # d2l wraps its nn.GRU in a d2l.GRU, so its state_dict says "rnn.rnn.weight_ih_l0"
-        self._register_load_state_dict_pre_hook(_accept_d2l_encoder_keys)
+        self.register_load_state_dict_pre_hook(_accept_d2l_encoder_keys)
 
     def forward(self, X, *args):
         """X (B, K) token ids -> (outputs (K, B, H), state (L, B, H), or (h, c) for an LSTM)."""
@@ -141,7 +141,7 @@ class Seq2SeqEncoder(Encoder):
         return outputs, state
 
 
-def _accept_d2l_encoder_keys(state_dict, prefix, *args):
+def _accept_d2l_encoder_keys(module, state_dict, prefix, *args):
     for key in [k for k in state_dict if k.startswith(prefix + "rnn.rnn.")]:
         state_dict[prefix + "rnn." + key[len(prefix + "rnn.rnn."):]] = state_dict.pop(key)
 
@@ -197,10 +197,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
                     num_layers=num_layers)
         if scoring not in SCORERS:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {list(SCORERS)}")
-        if scoring == "additive":
-            self.attention = AdditiveAttention(num_hiddens, dropout)
-        else:
-            self.attention = DotProductAttention(dropout)
+        self.attention = SCORERS[scoring](num_hiddens, dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = make_rnn(
             rnn, embed_size + num_hiddens, num_hiddens, num_layers,

@@ -3,6 +3,11 @@
 Both scorers take ``forward(queries, keys, values, valid_lens)`` and keep the weights of their
 last call in ``attention_weights``, as in d2l 1.0.3, whose numbers they reproduce.
 
+Beyond d2l, each scorer says how to score one query per row against keys prepared once per
+sentence (``prepare_keys``, ``scores_one``; ``d2l_lite.fast`` decodes with them) and what that
+costs (``matmul_flops``). ``SCORERS`` is the registry the decoders build scorers from: a new
+scorer is a class in this module and one entry there.
+
 Shapes: B batch, Q queries, K keys, d query/key size, v value size, h the additive scorer's
 hidden size.
 """
@@ -65,6 +70,24 @@ class DotProductAttention(nn.Module):
         self.attention_weights = masked_softmax(scores, valid_lens)
         return torch.bmm(self.dropout(self.attention_weights), values)
 
+    def prepare_keys(self, keys):
+        """What scoring reads from the keys (B, K, d) at every step: the keys themselves."""
+        return keys
+
+    def scores_one(self, query, prepared):
+        """Unmasked scores of one query per row: query (n, d), prepared (n, K, d) -> (n, K);
+        ``forward``'s scores for one query, up to float rounding."""
+        return torch.bmm(prepared, query.unsqueeze(2)).squeeze(2) / math.sqrt(query.shape[1])
+
+    def matmul_flops(self, num_keys, query_size, key_size, keys_once=True):
+        """Multiply-add FLOPs (2 per multiply-add) of scoring one query against ``num_keys``
+        keys: q.k per key, 2 K d."""
+        return 2 * num_keys * query_size
+
+    def elementwise_flops(self, num_keys):
+        """Element-wise operations of scoring one query: the 1/sqrt(d) scale, K."""
+        return num_keys
+
 
 class AdditiveAttention(nn.Module):
     """Additive (Bahdanau) attention: score(q, k) = w_v^T tanh(W_q q + W_k k).
@@ -89,6 +112,35 @@ class AdditiveAttention(nn.Module):
         scores = self.w_v(features).squeeze(-1)  # (B, Q, K)
         self.attention_weights = masked_softmax(scores, valid_lens)
         return torch.bmm(self.dropout(self.attention_weights), values)
+
+    def prepare_keys(self, keys):
+        """What scoring reads from the keys (B, K, d_k) at every step: W_k k, (B, K, h)."""
+        return self.W_k(keys)
+
+    def scores_one(self, query, prepared):
+        """Unmasked scores of one query per row: query (n, d_q), prepared = W_k k (n, K, h)
+        -> (n, K); ``forward``'s scores for one query, up to float rounding."""
+        features = torch.tanh(self.W_q(query).unsqueeze(1) + prepared)  # (n, K, h)
+        return self.w_v(features).squeeze(-1)
+
+    def matmul_flops(self, num_keys, query_size, key_size, keys_once=True):
+        """Multiply-add FLOPs of scoring one query against ``num_keys`` keys: W_q q (2 d_q h),
+        w_v over the K features (2 K h), and W_k k for every key (2 K d_k h) unless the keys
+        were projected once per sentence (``keys_once``), which is not counted here."""
+        h = self.W_q.out_features
+        flops = 2 * query_size * h + 2 * num_keys * h
+        return flops if keys_once else flops + 2 * num_keys * key_size * h
+
+    def elementwise_flops(self, num_keys):
+        """Element-wise operations of scoring one query: the h-wide sum and tanh per key."""
+        return 2 * num_keys * self.W_q.out_features
+
+
+SCORERS = {
+    "additive": lambda num_hiddens, dropout: AdditiveAttention(num_hiddens, dropout),
+    "dot": lambda num_hiddens, dropout: DotProductAttention(dropout),
+}
+"""name -> scorer(num_hiddens, dropout): the scorers a decoder can be built with."""
 
 
 def _linear(in_features, out_features):

@@ -50,7 +50,14 @@ class Module(nn.Module, HyperParameters):
 
 
 class DataModule(HyperParameters):
-    """Base class of data: ``train_dataloader()`` and ``val_dataloader()``."""
+    """Base class of data: ``train_dataloader()`` and ``val_dataloader()``.
+
+    Training batches are shuffled by PyTorch's global generator, as in d2l, unless
+    ``batch_generator`` (not in d2l) is a ``torch.Generator``: then by that one alone, so
+    that the batches do not depend on what else drew random numbers before them.
+    """
+
+    batch_generator = None
 
     def __init__(self, root="../data", num_workers=4):
         self.save_hyperparameters()
@@ -68,7 +75,8 @@ class DataModule(HyperParameters):
         """d2l's loader over ``tensors[indices]``, shuffled when ``train``."""
         tensors = tuple(a[indices] for a in tensors)
         dataset = torch.utils.data.TensorDataset(*tensors)
-        return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train)
+        return torch.utils.data.DataLoader(dataset, self.batch_size, shuffle=train,
+                                           generator=self.batch_generator)
 
 
 class Trainer(HyperParameters):

@@ -67,7 +67,82 @@ def read_lines(path, n):
 _SPACE_BEFORE_PUNCT = re.compile(r"(?<=[^ ])([,.!?])")
 
 
-class MTFraEng(DataModule):
+def preprocess(text):
+    """d2l's preprocessing of the corpus: replace non-breaking spaces, lowercase, and put a
+    space before , . ! ? that follow a non-space."""
+    text = text.replace("\u202f", " ").replace("\xa0", " ")
+    lowered = text.lower()
+    if len(lowered) != len(text):  # rare characters change length: use d2l's loop as is
+        return "".join(" " + c if i > 0 and c in ",.!?" and text[i - 1] != " " else c
+                       for i, c in enumerate(lowered))
+    return _SPACE_BEFORE_PUNCT.sub(r" \1", lowered)
+
+
+def tokenize(text, max_examples=None):
+    """Preprocessed lines 'English<TAB>French' -> (source, target) token lists, each ending in
+    ``<eos>``; keeps lines 0..max_examples (d2l's off-by-one); lines without exactly one TAB
+    are skipped."""
+    src, tgt = [], []
+    for i, line in enumerate(text.split("\n")):
+        if max_examples and i > max_examples:
+            break
+        parts = line.split("\t")
+        if len(parts) == 2:
+            src.append([t for t in f"{parts[0]} <eos>".split(" ") if t])
+            tgt.append([t for t in f"{parts[1]} <eos>".split(" ") if t])
+    return src, tgt
+
+
+def build_arrays(src, tgt, num_steps, src_vocab=None, tgt_vocab=None):
+    """Token lists -> ((src, tgt_input, src_valid_len, tgt_label), src_vocab, tgt_vocab):
+    sentences padded or trimmed to ``num_steps`` tokens, targets with a leading ``<bos>``;
+    a vocabulary (tokens seen at least twice) is built where none is given."""
+    def build_array(sentences, vocab, is_tgt=False):
+        sentences = [s[:num_steps] if len(s) > num_steps else
+                     s + ["<pad>"] * (num_steps - len(s)) for s in sentences]
+        if is_tgt:
+            sentences = [["<bos>"] + s for s in sentences]
+        if vocab is None:
+            vocab = Vocab(sentences, min_freq=2)
+        array = torch.tensor([vocab[s] for s in sentences], dtype=torch.int64)
+        valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
+        return array, vocab, valid_len
+
+    src_array, src_vocab, src_valid_len = build_array(src, src_vocab)
+    tgt_array, tgt_vocab, _ = build_array(tgt, tgt_vocab, True)
+    return ((src_array, tgt_array[:, :-1], src_valid_len, tgt_array[:, 1:]),
+            src_vocab, tgt_vocab)
+
+
+class SentencePairs(DataModule):
+    """Arrays of sentence pairs with their vocabularies: what ``MTFraEng`` and other
+    translation data sets share. Subclasses set ``arrays`` (training rows first, then
+    validation rows), ``num_train``, ``num_steps``, ``batch_size``, ``src_vocab`` and
+    ``tgt_vocab``.
+
+    """
+
+    def get_dataloader(self, train):
+        idx = slice(0, self.num_train) if train else slice(self.num_train, None)
+        if not train and len(self.arrays[0]) == self.num_train:
+            return None
+        return self.get_tensorloader(self.arrays, train, idx)
+
+    def build(self, src_sentences, tgt_sentences):
+        """Arrays for new sentence pairs with this data set's vocabularies (unknown -> <unk>):
+        two lists of the same, non-zero length of sentences without TAB or newline."""
+        src_sentences = check_sentences(src_sentences, "src_sentences")
+        tgt_sentences = check_sentences(tgt_sentences, "tgt_sentences")
+        if len(src_sentences) != len(tgt_sentences):
+            raise ValueError(f"{len(src_sentences)} source sentences but {len(tgt_sentences)} "
+                             f"target sentences: pass one target per source sentence")
+        raw_text = "\n".join(src + "\t" + tgt for src, tgt in zip(src_sentences, tgt_sentences))
+        src, tgt = tokenize(preprocess(raw_text))
+        arrays, _, _ = build_arrays(src, tgt, self.num_steps, self.src_vocab, self.tgt_vocab)
+        return arrays
+
+
+class MTFraEng(SentencePairs):
     """The English-French data set: (src, tgt_input, src_valid_len, tgt_label) arrays.
 
     Same arrays and vocabularies as d2l 1.0.3, including its quirk of keeping
@@ -90,52 +165,18 @@ class MTFraEng(DataModule):
         self.arrays, self.src_vocab, self.tgt_vocab = self._build_arrays(
             raw_text, max_examples=num_train + num_val)
 
+    # d2l's method names, kept for code written against d2l
     def _preprocess(self, text):
-        """Lowercase, replace non-breaking spaces and put a space before , . ! ? (d2l's rule)."""
-        text = text.replace("\u202f", " ").replace("\xa0", " ")
-        lowered = text.lower()
-        if len(lowered) != len(text):  # rare characters change length: use d2l's loop as is
-            return "".join(" " + c if i > 0 and c in ",.!?" and text[i - 1] != " " else c
-                           for i, c in enumerate(lowered))
-        return _SPACE_BEFORE_PUNCT.sub(r" \1", lowered)
+        return preprocess(text)
 
     def _tokenize(self, text, max_examples=None):
-        """Split lines into token lists ending in ``<eos>``; keeps lines 0..max_examples."""
-        src, tgt = [], []
-        for i, line in enumerate(text.split("\n")):
-            if max_examples and i > max_examples:
-                break
-            parts = line.split("\t")
-            if len(parts) == 2:
-                src.append([t for t in f"{parts[0]} <eos>".split(" ") if t])
-                tgt.append([t for t in f"{parts[1]} <eos>".split(" ") if t])
-        return src, tgt
+        return tokenize(text, max_examples)
 
     def _build_arrays(self, raw_text, src_vocab=None, tgt_vocab=None, max_examples=None):
-        src, tgt = self._tokenize(self._preprocess(raw_text), max_examples)
+        src, tgt = tokenize(preprocess(raw_text), max_examples)
         if src_vocab is None:
             self._check_enough(len(src))
-        return self._arrays(src, tgt, src_vocab, tgt_vocab)
-
-    def _arrays(self, src, tgt, src_vocab=None, tgt_vocab=None):
-        """Token lists -> ((src, tgt_input, src_valid_len, tgt_label), src_vocab, tgt_vocab),
-        building a vocabulary (tokens seen at least twice) where none is given."""
-        def build_array(sentences, vocab, is_tgt=False):
-            t = self.num_steps
-            sentences = [s[:t] if len(s) > t else s + ["<pad>"] * (t - len(s))
-                         for s in sentences]
-            if is_tgt:
-                sentences = [["<bos>"] + s for s in sentences]
-            if vocab is None:
-                vocab = Vocab(sentences, min_freq=2)
-            array = torch.tensor([vocab[s] for s in sentences], dtype=torch.int64)
-            valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
-            return array, vocab, valid_len
-
-        src_array, src_vocab, src_valid_len = build_array(src, src_vocab)
-        tgt_array, tgt_vocab, _ = build_array(tgt, tgt_vocab, True)
-        return ((src_array, tgt_array[:, :-1], src_valid_len, tgt_array[:, 1:]),
-                src_vocab, tgt_vocab)
+        return build_arrays(src, tgt, self.num_steps, src_vocab, tgt_vocab)
 
     def _check_enough(self, found):
         wanted = self.num_train + self.num_val
@@ -150,22 +191,9 @@ class MTFraEng(DataModule):
                 f"lower num_train or num_val")
 
     def get_dataloader(self, train):
-        idx = slice(0, self.num_train) if train else slice(self.num_train, None)
         if not train and self.num_val == 0:
             return None
-        return self.get_tensorloader(self.arrays, train, idx)
-
-    def build(self, src_sentences, tgt_sentences):
-        """Arrays for new sentence pairs with this data set's vocabularies (unknown -> <unk>):
-        two lists of the same, non-zero length of sentences without TAB or newline."""
-        src_sentences = check_sentences(src_sentences, "src_sentences")
-        tgt_sentences = check_sentences(tgt_sentences, "tgt_sentences")
-        if len(src_sentences) != len(tgt_sentences):
-            raise ValueError(f"{len(src_sentences)} source sentences but {len(tgt_sentences)} "
-                             f"target sentences: pass one target per source sentence")
-        raw_text = "\n".join(src + "\t" + tgt for src, tgt in zip(src_sentences, tgt_sentences))
-        arrays, _, _ = self._build_arrays(raw_text, self.src_vocab, self.tgt_vocab)
-        return arrays
+        return super().get_dataloader(train)
 
 
 def check_sentences(sentences, name):
