@@ -5,20 +5,22 @@
 Each chapter's MyST source ``book/NAME.md`` is executed in a fresh kernel whose working folder
 is ``book/``; the outputs go into its paired ``book/NAME.ipynb`` (through jupytext, so the pair
 stays in sync) without per-cell timing metadata. After each chapter, ``book/_execution.json``
-records for it: the wall time, the machine, the commit and whether the tree had uncommitted
-changes, and ``source_hash``, a hash of the sources its outputs depend on (see
-``source_hash``). ``tests/test_book.py`` compares that hash with the tree's, so outputs are
-re-executed whenever the code they come from changes. The Reproducibility chapter shows the
-record, so it runs last, also after a single chapter. Notebooks run sequentially: two torch
-processes on two cores slow each other badly. The corpus comes from ``$D2L_LITE_DATA``
-(``bash scripts/build.sh`` sets it).
+records for it: the wall time, the machine, the commit and whether the chapter's sources had
+uncommitted changes, the ``d2l_lite`` modules its kernel imported, the results files it reads,
+``source_hash`` (see ``source_hash``) and ``ipynb_hash``, the hash of the notebook written.
+The sources are hashed before the chapter runs and checked after: if one changed meanwhile,
+nothing is written and the run stops. ``tests/test_book.py`` recomputes both hashes from the
+tree, so outputs are re-executed whenever the code they come from changes. The
+Reproducibility chapter shows the record, so it runs last, also after a single chapter.
+Notebooks run sequentially: two torch processes on two cores slow each other badly. The
+corpus comes from ``$D2L_LITE_DATA`` (``bash scripts/build.sh`` sets it).
 """
 
 import datetime
 import hashlib
 import json
 import os
-import platform
+import re
 import sys
 import tempfile
 import time
@@ -26,15 +28,20 @@ from pathlib import Path
 
 import jupytext
 import nbclient
+import nbformat
 import yaml
 from install_spec import without_pin
 from jupyter_client.manager import KernelManager
-from provenance import commit_and_dirty, cpu_model
+from provenance import checkout_lock, commit_and_dirty, machine, package_files
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 RECORD = BOOK / "_execution.json"
 PACKAGE = REPO / "d2l_lite"
+RESULTS_FILE = re.compile(r"\b_[a-z0-9_]+\.json\b")
+IMPORTED = ("import json as _json, sys as _sys\n"
+            "print(_json.dumps(sorted({getattr(_m, '__file__', None) or '' for _m in "
+            "list(_sys.modules.values()) if _m.__name__.split('.')[0] == 'd2l_lite'})))")
 
 
 def chapters():
@@ -43,29 +50,29 @@ def chapters():
     return [Path(c["file"]).stem for c in toc["chapters"] if c["file"].endswith(".ipynb")]
 
 
-def source_hash(name):
+def results_files(name):
+    """The results files (``book/_*.json``) that chapter ``name`` names, and so reads; the
+    execution record itself aside (the Reproducibility page reads it, and it changes with
+    every run)."""
+    found = set(RESULTS_FILE.findall((BOOK / f"{name}.md").read_text())) - {RECORD.name}
+    return sorted(f"book/{f}" for f in found)
+
+
+def source_hash(name, modules):
     """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source (but the
-    commit its setup cell installs in Colab) and every ``d2l_lite`` module, byte for byte.
+    commit its setup cell installs in Colab), the ``d2l_lite`` modules its kernel imported
+    (``modules``, repository-relative paths) and the results files it reads, byte for byte.
     Comments and docstrings count too: the chapters print the package's source code."""
     h = hashlib.sha256()
     h.update(without_pin((BOOK / f"{name}.md").read_text()).encode())
-    for path in sorted(PACKAGE.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(modules) + results_files(name):
+        h.update(path.encode() + b"\0" + (REPO / path).read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def environment():
-    import matplotlib
-    import numpy
-    import torch
-
-    import d2l_lite
-
-    return dict(cpu=cpu_model(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                python=platform.python_version(), torch=torch.__version__,
-                numpy=numpy.__version__, matplotlib=matplotlib.__version__,
-                d2l_lite=d2l_lite.__version__)
+def ipynb_hash(path):
+    """SHA-256 of a written notebook, its Colab pin aside (re-pinning rewrites that line)."""
+    return hashlib.sha256(without_pin(Path(path).read_text()).encode()).hexdigest()
 
 
 def stable_ids(nb):
@@ -77,7 +84,10 @@ def stable_ids(nb):
 
 
 def execute(name):
+    """Run chapter ``name`` in a fresh kernel; returns (the executed notebook, seconds, the
+    d2l_lite modules the kernel imported). Nothing is written."""
     nb = stable_ids(jupytext.read(BOOK / f"{name}.md"))
+    nb.cells.append(nbformat.v4.new_code_cell(IMPORTED))  # asked after the chapter, removed
     with tempfile.TemporaryDirectory(prefix="kernel-") as folder:
         # IPC transport: the kernel talks over local sockets in ``folder``, not TCP ports
         km = KernelManager(kernel_name="python3", transport="ipc",
@@ -92,9 +102,22 @@ def execute(name):
             if km.has_kernel:
                 km.shutdown_kernel(now=True)  # the client shuts down only kernels it started
     seconds = time.perf_counter() - start
+    asked = nb.cells.pop()
+    modules = package_files(f for f in json.loads(asked.outputs[0]["text"]) if f)
     nb.metadata.pop("widgets", None)
-    jupytext.write(nb, BOOK / f"{name}.ipynb", fmt="ipynb")
-    return seconds
+    return nb, seconds, modules
+
+
+def load_record():
+    if not RECORD.exists():
+        return {"notebooks": {}}
+    try:
+        record = json.loads(RECORD.read_text())
+    except json.JSONDecodeError as e:
+        sys.exit(f"{RECORD} is not valid JSON ({e}): restore it with git checkout {RECORD}, or "
+                 f"move it away to start a new record")
+    record.setdefault("notebooks", {})
+    return record
 
 
 def write_record(record):
@@ -111,29 +134,48 @@ def execution_order(names):
     return names + (["reproducibility"] if "reproducibility" in chapters() else [])
 
 
+def run_chapter(name, record, env):
+    """Execute one chapter and record it; raises SystemExit, writing nothing, if its sources
+    changed while it ran."""
+    def sources():
+        paths = [BOOK / f"{name}.md", *(REPO / p for p in results_files(name)),
+                 *PACKAGE.rglob("*.py")]
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+    before = sources()
+    commit, dirty = commit_and_dirty("d2l_lite", f"book/{name}.md", *results_files(name))
+    nb, seconds, modules = execute(name)
+    after = sources()
+    if after != before:
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        sys.exit(f"{changed} changed while book/{name}.md ran: its outputs were not written; "
+                 f"run it again")
+    jupytext.write(nb, BOOK / f"{name}.ipynb", fmt="ipynb")
+    record["sequence"] = record.get("sequence", 0) + 1
+    record["notebooks"][name] = dict(
+        seconds=round(seconds, 1), sequence=record["sequence"],
+        finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        commit=commit, dirty=dirty, modules=modules, results_files=results_files(name),
+        source_hash=source_hash(name, modules),
+        ipynb_hash=ipynb_hash(BOOK / f"{name}.ipynb"), environment=env)
+    record["notebooks"] = {n: record["notebooks"][n] for n in chapters()
+                           if n in record["notebooks"]}
+    write_record(record)
+    return seconds
+
+
 def main():
     names = sys.argv[1:] or chapters()
     unknown = sorted(set(names) - set(chapters()))
     if unknown:
         sys.exit(f"unknown chapter(s) {unknown}: choose from {chapters()}")
-    record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    record.setdefault("notebooks", {})
-    env = environment()
-    # uncommitted changes to what the outputs come from (outputs being rewritten do not count)
-    commit, dirty = commit_and_dirty("d2l_lite", "book/*.md")
-    for name in execution_order(names):
-        print(f"executing book/{name}.md ...", flush=True)
-        seconds = execute(name)
-        finished = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        record["notebooks"][name] = dict(seconds=round(seconds, 1), finished=finished,
-                                         commit=commit, dirty=dirty,
-                                         source_hash=source_hash(name), environment=env)
-        order = chapters()
-        record["notebooks"] = {n: record["notebooks"][n] for n in order
-                               if n in record["notebooks"]}
-        record.pop("environment", None)  # older records kept one for all chapters
-        write_record(record)
-        print(f"  {seconds:.1f} s -> book/{name}.ipynb", flush=True)
+    with checkout_lock():
+        record = load_record()
+        env = machine()
+        for name in execution_order(names):
+            print(f"executing book/{name}.md ...", flush=True)
+            seconds = run_chapter(name, record, env)
+            print(f"  {seconds:.1f} s -> book/{name}.ipynb", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 # spec is replaced; with nothing changed since the last setup no network is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. scripts/lock.sh
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-$(grep -v '^#' requirements-torch.txt | sed '/^[[:space:]]*$/d')}
 

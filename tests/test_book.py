@@ -148,21 +148,35 @@ def test_the_version_was_set_in_or_after_the_last_change_to_the_package():
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
 def test_outputs_come_from_the_code_in_the_tree(md):
     """The chapter was executed from the sources it shows: its recorded source hash equals
-    the hash of the tree's d2l_lite code and the chapter's source."""
+    the hash of the tree's chapter, of the d2l_lite modules its kernel imported and of the
+    results files it reads; the notebook is the one that run wrote; and the torch it ran
+    on is the pinned one."""
     execute_notebooks, _ = _scripts()
+    import pins
+    from packaging.requirements import Requirement
+
     record = json.loads((BOOK / "_execution.json").read_text())["notebooks"].get(md.stem)
-    assert record is not None, f"{md.stem} was never executed: run scripts/execute_notebooks.py"
-    assert record["source_hash"] == execute_notebooks.source_hash(md.stem), (
-        f"book/{md.stem}.ipynb was executed from other sources than the tree's (d2l_lite or "
-        f"book/{md.stem}.md changed since): run python scripts/execute_notebooks.py {md.stem}")
+    rerun = f"run python scripts/execute_notebooks.py {md.stem}"
+    assert record is not None, f"{md.stem} was never executed: {rerun}"
+    if md.stem != "reproducibility":
+        assert "d2l_lite/__init__.py" in record["modules"], record["modules"]
+    assert record["results_files"] == execute_notebooks.results_files(md.stem)
+    assert record["source_hash"] == execute_notebooks.source_hash(md.stem, record["modules"]), (
+        f"book/{md.stem}.ipynb was executed from other sources than the tree's (its chapter, "
+        f"a d2l_lite module it imported, or a results file it reads changed since): {rerun}")
+    assert record["ipynb_hash"] == execute_notebooks.ipynb_hash(md.with_suffix(".ipynb")), (
+        f"book/{md.stem}.ipynb is not the notebook its recorded run wrote: {rerun}")
+    torch = record["environment"]["torch"]
+    assert Requirement(pins.torch_pin()).specifier.contains(torch, prereleases=True), (
+        f"book/{md.stem}.ipynb ran on torch {torch}, not the pinned {pins.torch_pin()}: {rerun}")
 
 
 def test_the_reproducibility_page_was_executed_after_every_chapter_it_shows():
     """It prints the record of the other chapters' runs: one re-executed after it makes the
     page (and nbval's comparison of it) out of date."""
     record = json.loads((BOOK / "_execution.json").read_text())["notebooks"]
-    page = record["reproducibility"]["finished"]
-    later = [name for name, run in record.items() if run["finished"] > page]
+    page = record["reproducibility"]["sequence"]
+    later = [name for name, run in record.items() if run["sequence"] > page]
     assert not later, (f"{later} were executed after the Reproducibility page: run python "
                        f"scripts/execute_notebooks.py reproducibility")
 
@@ -177,24 +191,32 @@ def test_executing_one_chapter_executes_the_reproducibility_page_after_it():
         execute_notebooks.chapters())
 
 
-def test_the_source_hash_changes_with_code_docstrings_and_the_chapter(tmp_path, monkeypatch):
+def test_the_source_hash_follows_the_chapter_the_imported_modules_and_results(tmp_path,
+                                                                             monkeypatch):
     execute_notebooks, _ = _scripts()
-    package = tmp_path / "d2l_lite"
-    package.mkdir()
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "x.md").write_text("# x\n")
-    monkeypatch.setattr(execute_notebooks, "PACKAGE", package)
+    monkeypatch.setattr(execute_notebooks, "REPO", tmp_path)
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path / "book")
+    (tmp_path / "d2l_lite").mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "x.md").write_text("# x\nreads _results.json\n")
+    (tmp_path / "book" / "_results.json").write_text("{}")
+    (tmp_path / "d2l_lite" / "unused.py").write_text("x = 1\n")
+    modules = ["d2l_lite/m.py"]
     hashes = []
     for source in ('def f(x):\n    """Doc."""\n    return x + 1\n',
                    'def f(x):\n    """Doc."""\n    return x + 1\n',
                    'def f(x):\n    """Other doc."""\n    return x + 1\n',
                    'def f(x):\n    """Doc."""\n    return x + 2\n'):
-        (package / "m.py").write_text(source)
-        hashes.append(execute_notebooks.source_hash("x"))
-    (tmp_path / "book" / "x.md").write_text("# x, edited\n")
-    hashes.append(execute_notebooks.source_hash("x"))
-    assert hashes[0] == hashes[1] and len(set(hashes[1:])) == 4
+        (tmp_path / "d2l_lite" / "m.py").write_text(source)
+        hashes.append(execute_notebooks.source_hash("x", modules))
+    (tmp_path / "d2l_lite" / "unused.py").write_text("x = 2\n")  # not imported: no change
+    hashes.append(execute_notebooks.source_hash("x", modules))
+    (tmp_path / "book" / "_results.json").write_text('{"a": 1}')
+    hashes.append(execute_notebooks.source_hash("x", modules))
+    (tmp_path / "book" / "x.md").write_text("# x, edited\nreads _results.json\n")
+    hashes.append(execute_notebooks.source_hash("x", modules))
+    assert hashes[0] == hashes[1] and hashes[3] == hashes[4]
+    assert len({hashes[1], hashes[2], hashes[3], hashes[5], hashes[6]}) == 5
 
 
 def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, monkeypatch):
@@ -205,9 +227,9 @@ def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, m
     for ref in ("a" * 40, "b" * 40):
         (tmp_path / "lstm.md").write_text(install_spec.PIN_LINE.sub(
             f'D2L_LITE = "{install_spec.spec(ref)}"', text))
-        hashes.append(execute_notebooks.source_hash("lstm"))
+        hashes.append(execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]))
         nb = execute_notebooks.stable_ids(jupytext.read(tmp_path / "lstm.md"))
         ids.append([c.id for c in nb.cells])
     assert hashes[0] == hashes[1] and ids[0] == ids[1]
     (tmp_path / "lstm.md").write_text(text.replace("Exercise 1", "Exercise one"))
-    assert execute_notebooks.source_hash("lstm") != hashes[0]
+    assert execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]) != hashes[0]

@@ -73,9 +73,10 @@ def test_the_baseline_decoder_has_d2ls_shapes_and_trains():
 
 def check_schema(results):
     """The fields the chapter reads, with their types."""
-    assert set(results) >= {"settings", "settings_key", "runs", "sessions", "data", "timing"}
+    assert set(results) >= {"settings", "settings_key", "code_hash", "code_files", "runs",
+                            "sessions", "data", "timing"}
     settings = results["settings"]
-    assert set(settings) == {"data", "model", "seeds", "arms"}
+    assert set(settings) == {"data", "model", "patience", "seeds", "arms", "timing_rounds"}
     for session in results["sessions"]:
         assert {"started", "commit", "dirty", "cpu", "cpu_capability", "cores", "torch",
                 "seconds"} <= set(session)
@@ -83,40 +84,89 @@ def check_schema(results):
     assert {(r["arm"], r["seed"]) for r in results["runs"]} == expected
     for run in results["runs"]:
         assert isinstance(run["bleu"], float) and isinstance(run["chrf"], float)
+        assert len(run["hypotheses"]) == results["data"]["test_sentences"]
         assert run["history"] and {"epoch", "train_loss", "val_loss", "seconds"} <= set(
             run["history"][0])
         assert 1 <= run["best_epoch"] <= len(run["history"])
         if run["arm"] != "no attention":
-            assert 0 <= run["attention_entropy"] <= 1
+            assert all(0 <= e <= 1 for e in run["attention_entropy"])
             if run["seed"] == settings["seeds"][0]:
-                assert len(run["maps"]) == len(run["map_translations"]) == 4
+                assert len(run["maps"]) == 4
     for arm in settings["arms"]:
         assert len(results["timing"]["step_seconds"][arm]) == results["timing"]["rounds"]
-        assert results["timing"]["saved_bytes"][arm] > 0
+        assert results["timing"]["activation_bytes"][arm] > 0
+
+
+def study(*args, check=True):
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), *args],
+                          capture_output=True, text=True, check=check, cwd=REPO)
 
 
 @pytest.mark.slow
-def test_the_study_script_runs_in_its_smoke_configuration(data_root, tmp_path, monkeypatch):
+def test_the_study_runs_in_its_smoke_configuration_and_resumes(data_root, tmp_path,
+                                                               monkeypatch):
     monkeypatch.setenv("D2L_LITE_DATA", str(data_root))
     out = tmp_path / "results.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), "--smoke",
-                    "--out", str(out)], check=True, cwd=REPO)
+    study("--smoke", "--out", out)
     results = json.loads(out.read_text())
     check_schema(results)
     assert results["settings"]["seeds"] == [0]
     before = out.read_text()
-    subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), "--smoke",
-                    "--out", str(out)], check=True, cwd=REPO)  # resumes: nothing left to run
+    study("--smoke", "--out", out)  # resumes: nothing left to run
     again = json.loads(out.read_text())
     assert again["runs"] == json.loads(before)["runs"] and len(again["sessions"]) == 2
 
+    # a file of other code (or settings) is refused, and kept as it is
+    results["code_hash"] = "0" * 64
+    out.write_text(json.dumps(results))
+    refused = study("--smoke", "--out", out, check=False)
+    assert refused.returncode != 0 and "runs of other code" in refused.stderr
+    assert json.loads(out.read_text())["code_hash"] == "0" * 64
+    results["settings_key"] = "other"
+    out.write_text(json.dumps(results))
+    refused = study("--smoke", "--out", out, check=False)
+    assert "other settings and runs of other code" in refused.stderr
+    # --restart starts over and keeps the old file beside the new one
+    study("--smoke", "--out", out, "--restart")
+    assert json.loads((tmp_path / "results.previous.json").read_text())["settings_key"] == "other"
+    check_schema(json.loads(out.read_text()))
 
-def test_the_committed_results_have_the_schema_and_the_full_settings():
+
+def test_a_smoke_run_never_writes_the_committed_results(monkeypatch):
+    refused = study("--smoke", "--out", str(RESULTS), check=False)
+    assert refused.returncode != 0 and "never writes book/_larger_scale.json" in refused.stderr
+    sys.path.insert(0, str(REPO / "scripts"))
+    import studies
+
+    monkeypatch.setattr(sys, "argv", ["larger_scale.py", "--smoke"])
+    assert studies.parse_args("larger_scale", "").out == (
+        REPO / "_build" / "smoke" / "larger_scale.json")
+
+
+def test_a_corrupt_results_file_is_a_clear_error(tmp_path):
+    out = tmp_path / "results.json"
+    out.write_text('{"runs": [')
+    refused = study("--smoke", "--out", out, check=False)
+    assert refused.returncode != 0 and "is not valid JSON" in refused.stderr
+    assert out.read_text() == '{"runs": ['
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_training(tmp_path):
+    (tmp_path / "file").write_text("")
+    refused = study("--smoke", "--out", tmp_path / "file" / "results.json", check=False)
+    assert refused.returncode != 0 and "cannot make the folder of" in refused.stderr
+
+
+def test_the_committed_results_come_from_the_trees_code_and_settings():
     if not RESULTS.exists():
         pytest.fail("book/_larger_scale.json is missing: run python scripts/larger_scale.py")
     results = json.loads(RESULTS.read_text())
     check_schema(results)
     sys.path.insert(0, str(REPO / "scripts"))
     import larger_scale
+    import provenance
 
     assert results["settings"] == json.loads(json.dumps(larger_scale.settings(smoke=False)))
+    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+        "book/_larger_scale.json was computed by other code than the tree's: run python "
+        "scripts/larger_scale.py --restart")

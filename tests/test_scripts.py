@@ -149,29 +149,103 @@ def test_a_rerun_of_setup_with_nothing_changed_needs_no_network():
     assert "up to date" in result.stdout
 
 
-def test_the_execution_record_is_written_after_each_chapter(monkeypatch, tmp_path):
+@pytest.fixture
+def book_copy(monkeypatch, tmp_path):
+    """execute_notebooks pointed at a copy of the book (the package itself shared), with
+    ``execute`` replaced by a stand-in that returns the chapter unexecuted."""
     sys.path.insert(0, str(REPO / "scripts"))
     import execute_notebooks
+    import jupytext
 
-    record = tmp_path / "_execution.json"
-    monkeypatch.setattr(execute_notebooks, "RECORD", record)
-    monkeypatch.setattr(execute_notebooks, "environment", lambda: {"cpu": "test"})
+    shutil.copytree(REPO / "book", tmp_path / "book")
+    shutil.copy(REPO / "_toc.yml", tmp_path)
+    (tmp_path / "d2l_lite").symlink_to(REPO / "d2l_lite")
+    for name, value in (("REPO", tmp_path), ("BOOK", tmp_path / "book"),
+                        ("RECORD", tmp_path / "book" / "_execution.json"),
+                        ("PACKAGE", tmp_path / "d2l_lite")):
+        monkeypatch.setattr(execute_notebooks, name, value)
+    monkeypatch.setattr(execute_notebooks, "machine", lambda: {"cpu": "test"})
+    monkeypatch.setattr(execute_notebooks, "package_files", lambda files: list(files))
+
+    def unexecuted(name):
+        return jupytext.read(tmp_path / "book" / f"{name}.md"), 1.0, ["d2l_lite/__init__.py"]
+
+    return execute_notebooks, tmp_path / "book", unexecuted
+
+
+def test_the_execution_record_is_written_after_each_chapter(book_copy, monkeypatch):
+    execute_notebooks, book, unexecuted = book_copy
     ran = []
 
     def execute(name):
         if ran:
             raise KeyboardInterrupt  # the run is killed during the second chapter
         ran.append(name)
-        return 1.0
+        return unexecuted(name)
 
     monkeypatch.setattr(execute_notebooks, "execute", execute)
+    (book / "_execution.json").unlink()
     monkeypatch.setattr(sys, "argv", ["execute_notebooks.py", "reproduce", "lstm"])
     with pytest.raises(KeyboardInterrupt):
         execute_notebooks.main()
-    notebooks = json.loads(record.read_text())["notebooks"]
+    notebooks = json.loads((book / "_execution.json").read_text())["notebooks"]
     assert list(notebooks) == ["reproduce"]
-    assert notebooks["reproduce"]["source_hash"] == execute_notebooks.source_hash("reproduce")
-    assert {"commit", "dirty", "seconds", "finished", "environment"} <= set(notebooks["reproduce"])
+    run = notebooks["reproduce"]
+    assert run["source_hash"] == execute_notebooks.source_hash("reproduce", run["modules"])
+    assert run["ipynb_hash"] == execute_notebooks.ipynb_hash(book / "reproduce.ipynb")
+    assert {"commit", "dirty", "seconds", "finished", "sequence", "environment"} <= set(run)
+
+
+def test_a_chapter_edited_while_it_runs_is_not_recorded(book_copy, monkeypatch):
+    execute_notebooks, book, unexecuted = book_copy
+    record, notebook = (book / "_execution.json").read_text(), (book / "lstm.ipynb").read_text()
+
+    def execute(name):
+        result = unexecuted(name)
+        (book / f"{name}.md").write_text((book / f"{name}.md").read_text() + "\nedited\n")
+        return result
+
+    monkeypatch.setattr(execute_notebooks, "execute", execute)
+    monkeypatch.setattr(sys, "argv", ["execute_notebooks.py", "lstm"])
+    with pytest.raises(SystemExit, match=r"lstm.md'\] changed while book/lstm.md ran: its "
+                                         r"outputs were not written"):
+        execute_notebooks.main()
+    assert (book / "_execution.json").read_text() == record
+    assert (book / "lstm.ipynb").read_text() == notebook
+
+
+def test_a_corrupt_execution_record_is_a_clear_error(book_copy, monkeypatch):
+    execute_notebooks, book, _ = book_copy
+    (book / "_execution.json").write_text('{"notebooks": {')
+    monkeypatch.setattr(sys, "argv", ["execute_notebooks.py", "lstm"])
+    with pytest.raises(SystemExit, match="is not valid JSON .*git checkout"):
+        execute_notebooks.main()
+
+
+def test_provenance_says_unknown_where_git_cannot_tell(monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import provenance
+
+    monkeypatch.setattr(provenance, "git", lambda *args: None)
+    assert provenance.commit_and_dirty("d2l_lite") == (None, None)
+
+
+def test_the_code_hash_ignores_comments_and_docstrings_but_not_code(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import provenance
+
+    monkeypatch.setattr(provenance, "REPO", tmp_path)
+    versions = ['def f(x):\n    """Doc."""\n    return x + 1  # one\n',
+                'def f(x):\n    """Other doc,\n    two lines."""\n\n    return x + 1\n',
+                'def f(x):\n    return x + 2\n',
+                'def f(x):\n    if x:\n        return x\n    return 1\n',
+                'def f(x):\n    if x:\n        return x\n        return 1\n']
+    hashes = []
+    for source in versions:
+        (tmp_path / "m.py").write_text(source)
+        hashes.append(provenance.code_hash(["m.py"]))
+    assert hashes[0] == hashes[1]
+    assert len(set(hashes[1:])) == 4  # code, and indentation, count
 
 
 def lock_entries():

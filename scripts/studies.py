@@ -1,0 +1,153 @@
+"""What the study scripts share: a resumable results file that never mixes settings or code
+versions, never overwrites what it does not own, and records where every run came from.
+
+A study (``scripts/larger_scale.py``, ``scripts/attention_at_work.py``) writes one JSON file:
+its settings, their key, the hash of the code it runs (``provenance.code_hash`` of the script,
+this module and every ``d2l_lite`` module it imported, taken before the first run and checked
+after every run), one entry per session (commit, machine, wall time) and one per run. A rerun
+with the same settings and code skips the runs the file holds, so an interrupted study
+resumes; other settings or code are refused unless ``--restart`` is given, which keeps the old
+file beside the new one (``<name>.previous.json``). The full study writes ``book/_<name>.json``,
+which its chapter reads; a smoke run (``--smoke``, the same code on a tiny configuration)
+writes under ``_build/smoke/`` and is refused the committed file.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from provenance import REPO, checkout_lock, code_hash, commit_and_dirty, imported_package_files
+from provenance import machine as machine_record
+
+
+def parse_args(name, description):
+    """The command line every study takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"a tiny configuration of the same code (CI), written to "
+                             f"_build/smoke/{name}.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"the results file (default: book/_{name}.json, or the smoke one)")
+    parser.add_argument("--restart", action="store_true",
+                        help="start over when the results file holds other settings or code "
+                             "(the old file is kept as <name>.previous.json)")
+    args = parser.parse_args()
+    committed = REPO / "book" / f"_{name}.json"
+    if args.out is None:
+        args.out = REPO / "_build" / "smoke" / f"{name}.json" if args.smoke else committed
+    if args.smoke and args.out.resolve() == committed.resolve():
+        sys.exit(f"a smoke run never writes {committed.relative_to(REPO)}, where the full "
+                 f"study's results live: leave out --out, or name another file")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"cannot make the folder of {args.out} ({e.strerror}): choose another --out")
+    if not os.access(args.out.parent, os.W_OK):
+        sys.exit(f"cannot write to {args.out.parent}: choose another --out")
+    return args
+
+
+def code_files(script):
+    """The study's code: the script, this module, provenance and the d2l_lite modules the
+    process has imported (repository-relative paths)."""
+    here = Path(__file__).resolve().parent
+    scripts = [Path(script).resolve(), here / "studies.py", here / "provenance.py"]
+    return sorted({p.relative_to(REPO).as_posix() for p in scripts}
+                  | set(imported_package_files()))
+
+
+class Results:
+    """The results file of one study: ``runs`` done so far, saved atomically after each.
+
+    ``done(key)`` says whether a run is in the file; ``add(run)`` appends one and saves it,
+    after checking that the code did not change since the study started."""
+
+    def __init__(self, path, settings, script, restart=False):
+        self.path = Path(path)
+        self.files = code_files(script)
+        self.code_hash = code_hash(self.files)
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        fresh = dict(settings_key=key, settings=settings, code_hash=self.code_hash,
+                     code_files=self.files, runs=[], sessions=[])
+        self.data = self._load(fresh, restart)
+        commit, dirty = commit_and_dirty("d2l_lite", "scripts")
+        self.session = dict(started=_now(), commit=commit, dirty=dirty, **machine_record())
+        self.data["sessions"].append(self.session)
+        self._start = time.perf_counter()
+
+    def _load(self, fresh, restart):
+        if not self.path.exists():
+            return fresh
+        try:
+            old = json.loads(self.path.read_text())
+        except json.JSONDecodeError as e:
+            if not restart:
+                sys.exit(f"{self.path} is not valid JSON ({e}): move it away, or pass "
+                         f"--restart to start over (the old file is kept)")
+            old = None
+        if old is not None:
+            differs = [what for what in ("settings_key", "code_hash")
+                       if old.get(what) != fresh[what]]
+            if not differs:
+                return old
+            if not restart:
+                what = " and ".join({"settings_key": "other settings",
+                                     "code_hash": "runs of other code"}[d] for d in differs)
+                sys.exit(f"{self.path} holds {what} than this run's: pass --restart to start "
+                         f"over (the old file is kept as {self._previous().name}), or --out "
+                         f"to write elsewhere")
+        os.replace(self.path, self._previous())
+        print(f"starting over: the old results are in {self._previous()}", flush=True)
+        return fresh
+
+    def _previous(self):
+        return self.path.with_name(self.path.stem + ".previous" + self.path.suffix)
+
+    @property
+    def runs(self):
+        return self.data["runs"]
+
+    def done(self, **key):
+        return any(all(run.get(k) == v for k, v in key.items()) for run in self.runs)
+
+    def check_code(self):
+        """Stop if the study's code changed on disk since it started: the runs so far are
+        kept, under the code that made them."""
+        if code_hash(self.files) != self.code_hash:
+            sys.exit(f"the study's code ({', '.join(self.files)}) changed while it ran: the "
+                     f"runs so far are saved in {self.path}; restore the code to resume, or "
+                     f"pass --restart")
+
+    def add(self, run):
+        self.check_code()
+        run["session"] = len(self.data["sessions"]) - 1
+        self.runs.append(run)
+        self.save()
+
+    def save(self):
+        self.session["seconds"] = time.perf_counter() - self._start
+        tmp = self.path.with_name(self.path.name + ".part")
+        tmp.write_text(json.dumps(self.data, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+def run_study(name, description, settings_fn, run_all):
+    """Parse the command line, take the checkout's lock, open the results file and call
+    ``run_all(results, settings, smoke)``; the study's imports must be done before."""
+    args = parse_args(name, description)
+    settings = settings_fn(args.smoke)
+    with checkout_lock():
+        results = Results(args.out, settings, sys.argv[0], args.restart)
+        run_all(results, settings, args.smoke)
+        results.check_code()
+        results.save()
+    print(f"done in {results.session['seconds']:.0f} s -> {args.out}")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
