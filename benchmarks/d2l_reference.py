@@ -1,14 +1,17 @@
-"""Import d2l 1.0.3 (``pip install --no-deps d2l==1.0.3``) as a reference, if it is installed.
+"""d2l 1.0.3 as a reference, when it is installed (``pip install --no-deps d2l==1.0.3``): what
+the parity goldens (``tests/goldens/make_goldens.py``) and the benchmark compare with.
 
 d2l's ``torch`` module imports torchvision, pandas, scipy, PIL and requests at the top; §11.4
 uses none of them, so missing ones are replaced by empty stand-in modules. Its ``MTFraEng``
 downloads the corpus into ``../data``; here it reads the same ``fra.txt`` that d2l_lite reads.
-The §11.4 decoder itself is defined in the book's chapter, not in the package: it is restated
-below (``D2LSeq2SeqAttentionDecoder``) exactly as D2L 1.0.3 prints it.
+§11.4's decoder is not in the package (the book defines it in the chapter): ``import_d2l``
+adds it from the source of ``d2l_lite.book.section_11_4.Seq2SeqAttentionDecoder``, the page's
+code verbatim, run against d2l's own classes.
 """
 
 import importlib.machinery
 import importlib.util
+import inspect
 import sys
 import types
 
@@ -27,7 +30,8 @@ def _stub(name, **attrs):
 
 
 def import_d2l(fra_path):
-    """d2l.torch with stand-ins for unused imports and MTFraEng reading ``fra_path``."""
+    """d2l.torch with stand-ins for unused imports, MTFraEng reading ``fra_path`` and §11.4's
+    decoder as ``d2l.Seq2SeqAttentionDecoder``."""
     for name in ("torchvision", "pandas", "scipy", "PIL", "requests"):
         try:
             __import__(name)
@@ -48,65 +52,18 @@ def import_d2l(fra_path):
             return f.read()
 
     d2l.MTFraEng._download = _download
-    d2l.Seq2SeqAttentionDecoder = _make_decoder(d2l)
+    d2l.Seq2SeqAttentionDecoder = book_decoder(d2l)
     return d2l
 
 
-def _make_decoder(d2l):
+def book_decoder(d2l):
+    """§11.4's decoder class, its source taken from ``section_11_4`` and run with ``d2l``
+    naming the d2l package."""
     import torch
     from torch import nn
 
-    class D2LSeq2SeqAttentionDecoder(d2l.AttentionDecoder):
-        """D2L 1.0.3 §11.4's decoder, as printed, for ``rnn='gru', scoring='additive'``.
+    from d2l_lite.book import section_11_4
 
-        The other variants are what a reader writes in d2l's style for the exercises: an
-        ``nn.LSTM`` called once per step on the pair (h, c), or ``d2l.DotProductAttention``.
-        """
-
-        def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0,
-                     rnn="gru", scoring="additive"):
-            super().__init__()
-            self.is_lstm = rnn == "lstm"
-            self.attention = (d2l.AdditiveAttention(num_hiddens, dropout)
-                              if scoring == "additive" else d2l.DotProductAttention(dropout))
-            self.embedding = nn.Embedding(vocab_size, embed_size)
-            self.rnn = (nn.LSTM if self.is_lstm else nn.GRU)(
-                embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
-            self.dense = nn.LazyLinear(vocab_size)
-            self.apply(d2l.init_seq2seq)
-
-        def init_state(self, enc_outputs, enc_valid_lens):
-            outputs, hidden_state = enc_outputs
-            return (outputs.permute(1, 0, 2), hidden_state, enc_valid_lens)
-
-        def forward(self, X, state):
-            enc_outputs, hidden_state, enc_valid_lens = state
-            X = self.embedding(X).permute(1, 0, 2)
-            outputs, self._attention_weights = [], []
-            for x in X:
-                h = hidden_state[0] if self.is_lstm else hidden_state
-                query = torch.unsqueeze(h[-1], dim=1)
-                context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)
-                x = torch.cat((context, torch.unsqueeze(x, dim=1)), dim=-1)
-                out, hidden_state = self.rnn(x.permute(1, 0, 2), hidden_state)
-                outputs.append(out)
-                self._attention_weights.append(self.attention.attention_weights)
-            outputs = self.dense(torch.cat(outputs, dim=0))
-            return outputs.permute(1, 0, 2), [enc_outputs, hidden_state, enc_valid_lens]
-
-        @property
-        def attention_weights(self):
-            return self._attention_weights
-
-    return D2LSeq2SeqAttentionDecoder
-
-
-def make_encoder(d2l, vocab_size, embed_size, num_hiddens, num_layers, dropout, rnn="gru"):
-    """d2l's Seq2SeqEncoder; for ``rnn='lstm'`` its GRU swapped for an nn.LSTM, as a reader
-    of d2l would do it."""
-    from torch import nn
-
-    encoder = d2l.Seq2SeqEncoder(vocab_size, embed_size, num_hiddens, num_layers, dropout)
-    if rnn == "lstm":
-        encoder.rnn = nn.LSTM(embed_size, num_hiddens, num_layers, dropout=dropout)
-    return encoder
+    namespace = {"d2l": d2l, "torch": torch, "nn": nn, "AttentionDecoder": d2l.AttentionDecoder}
+    exec(inspect.getsource(section_11_4.Seq2SeqAttentionDecoder), namespace)
+    return namespace["Seq2SeqAttentionDecoder"]

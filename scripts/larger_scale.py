@@ -11,16 +11,21 @@ scoring, the attention arms through ``d2l_lite.fast``. For each seed and arm, on
 ``experiment.train`` with the same epoch limit and early stopping on the validation loss,
 then greedy translation of the test sentences, kept whole for the chapter's paired bootstrap,
 scored with sacreBLEU's corpus BLEU and chrF against all references, and each sentence's
-normalised attention entropy. Then one timing phase, all arms interleaved in this process
+normalised attention entropy; the trained weights are kept out of git, under
+``models/larger_scale/`` (for the attention explorer, which serves the best of the book's
+models). Then one timing phase, all arms interleaved in this process
 (timing comparisons come from one CPU in one session): time and activation memory of a
 training step. Results go to ``book/_larger_scale.json`` (``scripts/studies.py``). It needs
 the CPU to itself: two torch processes on two cores slow each other badly.
 """
 
+import hashlib
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import studies  # noqa: E402
@@ -63,17 +68,23 @@ def arm_arguments(arm):
     return dict(rnn=arm["rnn"], scoring=arm["scoring"], fast=True)
 
 
-def train_and_score(data, name, arm, seed, config):
-    """One run: train with early stopping, then translate and score the test sentences."""
+def train_and_score(data, name, arm, seed, config, models):
+    """One run: train with early stopping, keep the weights in the folder ``models``, then
+    translate and score the test sentences."""
     start = time.perf_counter()
     model, history = experiment.train(data, seed=seed, patience=config["patience"],
                                       **arm_arguments(arm), **config["model"])
+    weights = models / f"{name.replace(' + ', '-').replace(' ', '-').lower()}-seed{seed}.pt"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
     translations, _ = experiment.translate(model, data, data.test_sources)
     hypotheses = [" ".join(t) for t in translations]
     best = min(history, key=lambda r: r["val_loss"])
     result = dict(arm=name, seed=seed, history=history, best_epoch=best["epoch"],
                   **scores.corpus_scores(hypotheses, data.test_references),
-                  hypotheses=hypotheses, seconds=time.perf_counter() - start)
+                  hypotheses=hypotheses, weights=studies.shown(weights),
+                  weights_sha256=hashlib.sha256(weights.read_bytes()).hexdigest(),
+                  seconds=time.perf_counter() - start)
     if arm.get("decoder") != "baseline":
         summary = experiment.attention_summary(model, data, data.test_sources)
         result["attention_entropy"] = summary["entropy"]  # one per test sentence
@@ -110,7 +121,7 @@ def run_all(results, config, smoke):
             if results.done(arm=name, seed=seed):
                 continue
             print(f"{name}, seed {seed} ...", flush=True)
-            run = train_and_score(data, name, arm, seed, config)
+            run = train_and_score(data, name, arm, seed, config, results.models)
             results.add(run)
             print(f"  {len(run['history'])} epochs, best {run['best_epoch']}, BLEU "
                   f"{run['bleu']:.1f}, chrF {run['chrf']:.1f}"

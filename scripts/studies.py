@@ -8,8 +8,9 @@ after every run), one entry per session (commit, machine, wall time) and one per
 with the same settings and code skips the runs the file holds, so an interrupted study
 resumes; other settings or code are refused unless ``--restart`` is given, which keeps the old
 file beside the new one (``<name>.previous.json``). The full study writes ``book/_<name>.json``,
-which its chapter reads; a smoke run (``--smoke``, the same code on a tiny configuration)
-writes under ``_build/smoke/`` and is refused the committed file.
+which its chapter reads, and keeps the trained weights out of git, under ``models/<name>/``; a
+smoke run (``--smoke``, the same code on a tiny configuration) writes under ``_build/smoke/``
+and is refused the committed file.
 """
 
 import argparse
@@ -67,8 +68,9 @@ class Results:
     ``done(key)`` says whether a run is in the file; ``add(run)`` appends one and saves it,
     after checking that the code did not change since the study started."""
 
-    def __init__(self, path, settings, script, restart=False):
+    def __init__(self, path, settings, script, restart=False, models=None):
         self.path = Path(path)
+        self.models = Path(models) if models else self.path.parent / "models"
         self.files = code_files(script)
         self.code_hash = code_hash(self.files)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
@@ -142,11 +144,19 @@ def run_study(name, description, settings_fn, run_all):
     args = parse_args(name, description)
     settings = settings_fn(args.smoke)
     with checkout_lock():
-        results = Results(args.out, settings, sys.argv[0], args.restart)
+        models = (REPO / "models" / name if args.out == REPO / "book" / f"_{name}.json"
+                  else args.out.parent / "models" / name)
+        results = Results(args.out, settings, sys.argv[0], args.restart, models)
         run_all(results, settings, args.smoke)
         results.check_code()
         results.save()
     print(f"done in {results.session['seconds']:.0f} s -> {args.out}")
+
+
+def shown(path):
+    """``path`` relative to the repository when it is inside it (as results files keep it)."""
+    path = Path(path).resolve()
+    return path.relative_to(REPO).as_posix() if REPO in path.parents else str(path)
 
 
 def _now():

@@ -20,8 +20,10 @@ def cells(notebook):
             for c in notebook.cells]
 
 
-def test_there_are_notebook_chapters():
-    assert len(PAIRED) >= 5, PAIRED
+def test_every_notebook_chapter_of_the_toc_has_its_myst_source_and_no_other():
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    notebooks = {Path(c["file"]).stem for c in toc["chapters"] if c["file"].endswith(".ipynb")}
+    assert notebooks == {p.stem for p in PAIRED}
 
 
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)

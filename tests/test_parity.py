@@ -136,17 +136,17 @@ def test_predict_step_matches_d2l(goldens, fast):
 @pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
 def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root, fast):
     """§11.4 as printed, with d2l's loss: same initial weights, batches, dropout masks."""
+    hp = section_11_4.HPARAMS
+    args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
     torch.manual_seed(0)
-    data = d2l.MTFraEng(batch_size=128, root=data_root)
-    encoder = d2l.Seq2SeqEncoder(len(data.src_vocab), 256, 256, 2, 0.2)
-    args = (len(data.tgt_vocab), 256, 256, 2, 0.2)
-    if fast:
-        model = D2LLossFastSeq2Seq(encoder, FastSeq2SeqAttentionDecoder(*args),
-                                   tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
-    else:
-        model = D2LLossSeq2Seq(encoder, d2l.Seq2SeqAttentionDecoder(*args),
-                               tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
-    d2l.Trainer(max_epochs=30, gradient_clip_val=1).fit(model, data)
+    data = d2l.MTFraEng(batch_size=hp["batch_size"], root=data_root)
+    encoder = d2l.Seq2SeqEncoder(len(data.src_vocab), *args)
+    model_class = D2LLossFastSeq2Seq if fast else D2LLossSeq2Seq
+    decoder_class = FastSeq2SeqAttentionDecoder if fast else d2l.Seq2SeqAttentionDecoder
+    model = model_class(encoder, decoder_class(len(data.tgt_vocab), *args),
+                        tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
+    d2l.Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"]).fit(
+        model, data)
     engs, fras = zip(*section_11_4.PROBES)
     preds, _ = model.predict_step(data.build(list(engs), list(fras)), "cpu", data.num_steps)
     for fr, p, (tokens, score) in zip(fras, preds, goldens["translations"]):

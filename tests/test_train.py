@@ -222,3 +222,35 @@ def test_patience_restores_the_best_weights_also_when_training_is_interrupted():
 def test_bleu_needs_at_least_unigrams(k):
     with pytest.raises(ValueError, match="k, the longest n-gram scored, must be an integer >= 1"):
         d2l.bleu("a b c", "a b c", k)
+
+
+def test_module_keeps_d2ls_plot_settings():
+    module = d2l.Module(plot_train_per_epoch=4)
+    assert (module.plot_train_per_epoch, module.plot_valid_per_epoch) == (4, 1)
+    assert module.hparams == {"plot_train_per_epoch": 4, "plot_valid_per_epoch": 1}
+
+
+def test_every_n_averages_points_as_d2ls_board_does():
+    board = d2l.ProgressBoard(display=False)
+    for x, y in [(1, 10.0), (2, 20.0), (3, 30.0), (4, 50.0), (5, 0.0)]:
+        board.draw(x, y, "loss", every_n=2)
+    assert board.data["loss"] == [(1.5, 15.0), (3.5, 40.0)]  # the fifth waits for a sixth
+
+
+def test_a_module_that_plots_itself_plots_as_d2ls_modules_do():
+    class Plotting(Regression):
+        def training_step(self, batch):
+            loss = self.loss(self(*batch[:-1]), batch[-1])
+            self.plot("loss", loss, train=True)
+            self.losses.append(loss.item())
+            return loss
+
+    torch.manual_seed(0)
+    model = Plotting()
+    model.losses = []
+    d2l.Trainer(max_epochs=1).fit(model, Line())  # 4 batches of 16, 2 points per epoch
+    (x0, y0), (x1, y1) = model.board.data["train_loss"]
+    assert (x0, x1) == (0.125, 0.625)  # batches at 0, 1/4 | 2/4, 3/4 of the epoch
+    assert y0 == pytest.approx(sum(model.losses[:2]) / 2)
+    assert y1 == pytest.approx(sum(model.losses[2:]) / 2)
+    assert [p[0] for p in model.board.data["val_loss"]] == [1]  # the trainer's, per epoch

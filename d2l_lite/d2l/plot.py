@@ -46,15 +46,24 @@ class ProgressBoard:
         self.fig, self.axes, self.figsize, self.display = fig, axes, figsize, display
         self.min_interval = min_interval
         self.data, self._handle, self._last_draw, self._render_seconds = {}, None, 0.0, 0.0
+        self.raw_points, self.plotted_by_module = {}, set()
 
-    def record(self, x, y, label):
-        """Add the point (x, y) to the line ``label``."""
-        self.data.setdefault(label, []).append((x, y))
+    def record(self, x, y, label, every_n=1):
+        """Add the point (x, y) to the line ``label``; with ``every_n`` > 1, as d2l does, the
+        line gets one point per ``every_n`` recorded, their mean."""
+        raw = self.raw_points.setdefault(label, [])
+        raw.append((x, y))
+        if len(raw) < every_n:
+            return
+        self.data.setdefault(label, []).append((sum(p[0] for p in raw) / len(raw),
+                                                sum(p[1] for p in raw) / len(raw)))
+        raw.clear()
 
     def draw(self, x=None, y=None, label=None, every_n=1, final=False):
-        """Redraw the figure in a notebook; ``draw(x, y, label)`` records a point first (d2l)."""
+        """Redraw the figure in a notebook; ``draw(x, y, label, every_n)`` records a point
+        first, as d2l's does."""
         if label is not None:
-            self.record(x, y, label)
+            self.record(x, y, label, every_n)
         if not (self.display and in_notebook() and self.data):
             return
         now = time.perf_counter()

@@ -17,12 +17,14 @@ from .utils import HyperParameters
 class Module(nn.Module, HyperParameters):
     """Base class of models: ``loss``, ``configure_optimizers``, training and validation steps.
 
-    ``plot_train_per_epoch`` and ``plot_valid_per_epoch`` are accepted for d2l compatibility and
-    unused: the trainer plots once per epoch.
+    The trainer plots each epoch's mean training and validation loss. A module whose steps
+    call ``plot`` themselves, as d2l's do, plots as in d2l instead: ``plot_train_per_epoch``
+    and ``plot_valid_per_epoch`` points per epoch, each the mean of the batches since the last.
     """
 
     def __init__(self, plot_train_per_epoch=2, plot_valid_per_epoch=1):
         super().__init__()
+        self.save_hyperparameters()
         self.board = ProgressBoard(xlabel="epoch", ylabel="loss (nats per token)")
 
     def loss(self, y_hat, y):
@@ -33,9 +35,20 @@ class Module(nn.Module, HyperParameters):
         return self.net(X)
 
     def plot(self, key, value, train):
-        """Record a point of the live plot (drawn by the trainer once per epoch, not per batch)."""
-        epoch = self.trainer.epoch + 1 if hasattr(self, "trainer") else 0
-        self.board.record(epoch, float(value), ("train_" if train else "val_") + key)
+        """Add a batch's ``value`` to the line ``train_<key>`` or ``val_<key>``, as d2l's: at
+        the fraction of the epoch done (training) or at the epoch's end (validation),
+        averaged over ``num_batches / plot_*_per_epoch`` batches."""
+        assert hasattr(self, "trainer"), "Trainer is not inited"
+        if train:
+            x = self.trainer.train_batch_idx / self.trainer.num_train_batches
+            n = self.trainer.num_train_batches / self.plot_train_per_epoch
+        else:
+            x = self.trainer.epoch + 1
+            n = self.trainer.num_val_batches / self.plot_valid_per_epoch
+        label = ("train_" if train else "val_") + key
+        self.board.plotted_by_module.add(label)
+        value = value.detach().item() if torch.is_tensor(value) else float(value)
+        self.board.record(x, value, label, every_n=max(int(n), 1))
 
     def training_step(self, batch):
         """Loss of one batch (inputs..., labels); the trainer back-propagates it."""
@@ -125,14 +138,15 @@ class Trainer(HyperParameters):
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
         self.epoch, self.history, self.best_epoch = 0, [], None
+        self.train_batch_idx = self.val_batch_idx = 0  # batches so far, as d2l counts them
         try:
             for epoch in range(self.max_epochs):
                 self.epoch = epoch
                 record = self.fit_epoch()
                 self.history.append(record)
-                model.board.record(epoch + 1, record["train_loss"], "train_loss")
-                if record["val_loss"] is not None:
-                    model.board.record(epoch + 1, record["val_loss"], "val_loss")
+                for label in ("train_loss", "val_loss"):  # unless the module plots them itself
+                    if record[label] is not None and label not in model.board.plotted_by_module:
+                        model.board.record(epoch + 1, record[label], label)
                 stop = self.patience is not None and self._early_stop(record)
                 model.board.draw(final=stop or epoch + 1 == self.max_epochs)
                 if stop:
@@ -168,6 +182,7 @@ class Trainer(HyperParameters):
             if self.gradient_clip_val > 0:
                 self.clip_gradients(self.gradient_clip_val, self.model, norm)
             self.optim.step()
+            self.train_batch_idx += 1
         val_loss = None
         if self.val_dataloader is not None:
             self.model.eval()
@@ -176,6 +191,7 @@ class Trainer(HyperParameters):
                 for i, batch in enumerate(self.val_dataloader):
                     val = self.model.validation_step(self.prepare_batch(batch))
                     val_total += self._check_finite(val, "validation loss", i)
+                    self.val_batch_idx += 1
             val_loss = val_total / self.num_val_batches
         return {"epoch": self.epoch + 1, "train_loss": total / self.num_train_batches,
                 "val_loss": val_loss, "seconds": time.perf_counter() - start}

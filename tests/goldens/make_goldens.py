@@ -20,7 +20,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 from d2l_reference import import_d2l  # noqa: E402
 
-from d2l_lite.book.section_11_4 import PROBES  # noqa: E402
+from d2l_lite.book.section_11_4 import HPARAMS, PROBES  # noqa: E402
 from d2l_lite.d2l.download import data_root  # noqa: E402
 
 PROBES_EN, PROBES_FR = (list(x) for x in zip(*PROBES))
@@ -115,13 +115,16 @@ def model_goldens(d2l):
 
 def translation_goldens(d2l):
     """§11.4 as printed: seed 0, 30 epochs; the four probe translations and their BLEU."""
+    hp = HPARAMS
+    args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
     torch.manual_seed(0)
-    data = d2l.MTFraEng(batch_size=128)
-    encoder = d2l.Seq2SeqEncoder(len(data.src_vocab), 256, 256, 2, 0.2)
-    decoder = d2l.Seq2SeqAttentionDecoder(len(data.tgt_vocab), 256, 256, 2, 0.2)
-    model = d2l.Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=0.005)
+    data = d2l.MTFraEng(batch_size=hp["batch_size"])
+    encoder = d2l.Seq2SeqEncoder(len(data.src_vocab), *args)
+    decoder = d2l.Seq2SeqAttentionDecoder(len(data.tgt_vocab), *args)
+    model = d2l.Seq2Seq(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
     model.board.display = False
-    d2l.Trainer(max_epochs=30, gradient_clip_val=1, num_gpus=1).fit(model, data)
+    d2l.Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"],
+                num_gpus=1).fit(model, data)
     preds, _ = model.predict_step(data.build(PROBES_EN, PROBES_FR), "cpu", data.num_steps)
     out = []
     for fr, p in zip(PROBES_FR, preds):
