@@ -180,10 +180,13 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
     """Bahdanau's decoder (D2L §11.4): at every step the previous top-layer hidden state is the
     query, the encoder's outputs are keys and values, and the RNN reads [context; embedding].
 
-    ``rnn`` is 'gru' (§11.4's) or 'lstm' (Exercise 1); ``scoring`` is 'additive' (§11.4's) or
-    'dot' (Exercise 2: scaled dot-product, which needs the query and key sizes to be equal;
-    both are ``num_hiddens`` here). An LSTM's state is the pair (h, c) throughout: the query
-    reads h; ``init_state`` decides what the pair starts from when the encoder is a GRU.
+    ``rnn`` is 'gru' (§11.4's) or 'lstm' (Exercise 1); ``scoring`` names a scorer of
+    ``attention.SCORERS``: 'additive' (§11.4's) or 'dot' (Exercise 2: scaled dot-product,
+    which needs the query and key sizes to be equal). ``key_size`` is the width of the
+    encoder's outputs, the keys and values, which the RNN reads beside the embedding (default
+    ``num_hiddens``; twice that after a bidirectional encoder). An LSTM's state is the pair
+    (h, c) throughout: the query reads h; ``init_state`` decides what the pair starts from
+    when the encoder is a GRU.
 
     As in d2l 1.0.3, ``init_seq2seq`` reaches the RNN only: the attention's projections and
     the output layer are lazy layers, created with PyTorch's default initialisation at the
@@ -191,16 +194,17 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
     """
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers,
-                 dropout=0, rnn="gru", scoring="additive"):
+                 dropout=0, rnn="gru", scoring="additive", key_size=None):
         super().__init__()
+        key_size = num_hiddens if key_size is None else key_size
         check_sizes(vocab_size=vocab_size, embed_size=embed_size, num_hiddens=num_hiddens,
-                    num_layers=num_layers)
+                    num_layers=num_layers, key_size=key_size)
         if scoring not in SCORERS:
             raise ValueError(f"unknown scoring {scoring!r}: choose one of {list(SCORERS)}")
         self.attention = SCORERS[scoring](num_hiddens, dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = make_rnn(
-            rnn, embed_size + num_hiddens, num_hiddens, num_layers,
+            rnn, embed_size + key_size, num_hiddens, num_layers,
             dropout=dropout)
         self.dense = nn.LazyLinear(vocab_size)
         self.apply(init_seq2seq)
