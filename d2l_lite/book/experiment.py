@@ -61,7 +61,7 @@ def part_seed(seed, part):
 
 
 def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, fast=True, decoder=None,
-               seed=0, **overrides):
+               seed=0, encoder=None, attention_dropout=None, **overrides):
     """A §11.4 model with an ``enc_rnn`` (default: ``rnn``) encoder and an attention decoder,
     drawn from ``seed`` part by part (see the module docstring); PyTorch's global generator
     is left as it was.
@@ -70,21 +70,31 @@ def make_model(data, rnn="gru", scoring="additive", enc_rnn=None, fast=True, dec
     ``fast=False`` the reference ``Seq2Seq``; both start from the same weights.
     ``decoder``, if given, is a decoder class called as §11.4 calls its own
     (vocab_size, embed_size, num_hiddens, num_layers, dropout), such as a reader's version or
-    §10.7's ``d2l.Seq2SeqDecoder``, trained by ``Seq2Seq``. ``overrides`` replace entries of
-    ``HPARAMS`` (``hparams``).
+    §10.7's ``d2l.Seq2SeqDecoder``, trained by ``Seq2Seq``. ``encoder``, if given, is an
+    encoder class called the same way instead of ``Seq2SeqEncoder``; the attention decoder's
+    keys are as wide as its ``output_size`` (``num_hiddens`` without one).
+    ``attention_dropout``, if given, replaces the dropout rate of the attention weights (the
+    RNNs keep ``dropout``). ``overrides`` replace entries of ``HPARAMS`` (``hparams``).
     """
     hp = hparams(**overrides)
     args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
     with part_seed(seed, "encoder"):
-        encoder = Seq2SeqEncoder(len(data.src_vocab), *args, rnn=enc_rnn or rnn)
+        if encoder is not None:
+            encoder = encoder(len(data.src_vocab), *args)
+        else:
+            encoder = Seq2SeqEncoder(len(data.src_vocab), *args, rnn=enc_rnn or rnn)
+    key_size = getattr(encoder, "output_size", hp["num_hiddens"])
     with part_seed(seed, "decoder"):
         if decoder is not None:
             model_class, decoder = Seq2Seq, decoder(len(data.tgt_vocab), *args)
         else:
             model_class = FastSeq2Seq if fast else Seq2Seq
             decoder_class = FastSeq2SeqAttentionDecoder if fast else Seq2SeqAttentionDecoder
-            decoder = decoder_class(len(data.tgt_vocab), *args, rnn=rnn, scoring=scoring)
-    create_lazy_layers(decoder, seed, hp["num_hiddens"])
+            decoder = decoder_class(len(data.tgt_vocab), *args, rnn=rnn, scoring=scoring,
+                                    key_size=key_size)
+    if attention_dropout is not None:
+        decoder.attention.dropout.p = attention_dropout
+    create_lazy_layers(decoder, seed, hp["num_hiddens"], key_size)
     return model_class(encoder, decoder, tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
 
 
@@ -116,7 +126,7 @@ def seeded_batches(data, seed):
 
 
 def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, fast=True, decoder=None,
-          patience=None, plot=False, **overrides):
+          patience=None, plot=False, encoder=None, attention_dropout=None, **overrides):
     """Build (``make_model``) and fit one model, every random choice made from ``seed`` (see
     the module docstring); returns (model, history), see ``Trainer.fit``. With ``patience``,
     training stops once the validation loss has not improved for that many epochs, and the
@@ -125,7 +135,8 @@ def train(data, seed=0, rnn="gru", scoring="additive", enc_rnn=None, fast=True, 
     The live loss plot is off unless ``plot``: the chapters train many models in one cell.
     """
     hp = hparams(**overrides)
-    model = make_model(data, rnn, scoring, enc_rnn, fast, decoder, seed, **overrides)
+    model = make_model(data, rnn, scoring, enc_rnn, fast, decoder, seed, encoder,
+                       attention_dropout, **overrides)
     model.board.display = plot
     set_seed(seed)  # dropout
     trainer = Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"],
