@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with exactly what requirements.lock says (every file's hash checked), torch from
-# its pin (requirements-torch.txt, or $TORCH_SPEC to try another), and d2l_lite. Safe to run
-# again: a .venv that cannot run Python or pip is recreated; a torch that does not satisfy the
+# its pin (requirements-torch.txt, or $TORCH_SPEC to try another), and d2l_lite; then Node's
+# packages from package-lock.json (scripts/install_node.sh). Safe to run again: a .venv that cannot run Python or pip is recreated; a torch that does not satisfy the
 # spec is replaced; with nothing changed since the last setup no network is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +68,8 @@ else
   echo "$wanted" >"$STAMP"
 fi
 
+# shellcheck disable=SC1091
+. scripts/install_node.sh
 # shellcheck disable=SC1091
 . scripts/data_env.sh
 echo "setup: done (torch $(python -c 'import torch; print(torch.__version__)'), data: ${D2L_LITE_DATA:-download on first use})"

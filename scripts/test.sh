@@ -29,10 +29,11 @@ python -m pytest --nbval --nbval-current-env book/*.ipynb \
 stage "the Colab path: each chapter's setup, imports and data in a Colab-like environment"
 python -m pytest tests/test_colab.py -q -p no:cacheprovider -m colab
 
-stage "book build (warnings are errors)"
+stage "book build (warnings are errors), with the attention explorer's models exported"
 rm -rf _build/html
+python scripts/export_explorer.py
 jupyter-book build . -W -n --keep-going
 
 stage "rendered pages in headless Chromium (screenshots in _build/screenshots)"
-python -m pytest tests/browser/check_pages.py -q -p no:cacheprovider
+python -m pytest tests/browser/check_pages.py tests/browser/check_explorer.py -q -p no:cacheprovider
 stage "done"

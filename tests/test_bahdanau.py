@@ -4,11 +4,11 @@ uniform attention spreads the weight evenly over the valid positions in both pat
 
 import pytest
 import torch
+from test_experiment import SMALL, Pairs
 
 import d2l_lite as d2l
 from d2l_lite.book import experiment
 from d2l_lite.book.bahdanau import BidirectionalEncoder, uniform_attention
-from test_experiment import SMALL, Pairs
 
 
 def test_padding_cannot_reach_a_sentences_annotations_or_initial_state():

@@ -1,0 +1,168 @@
+"""The attention explorer's models: trained §11.4 models made small, and exported as ONNX
+graphs that a browser runs one step at a time.
+
+**Served weights.** ``quantize`` rounds every weight matrix of a trained model to 8 bits, one
+scale per row (symmetric: w ~ scale x q, q in -127..127); biases stay in float32. The served
+model, ``served_model``, is the d2l_lite model with these rounded weights: a quarter of the
+bytes, computed in float32 like the original. What the rounding changes is measured when the
+models are chosen (``scripts/export_explorer.py``) and shown on the page.
+
+**Graphs.** ``EncoderStep`` reads one source token and returns the top layer's output and the
+new state (the browser calls it once per token); ``DecoderStep`` is one step of the fast
+decoder's ``forward``: a token, the state and the encoder's outputs -> logits, attention
+weights, new state. Both keep the weights as 8-bit integers and their scales, and dequantize
+them inside the graph (``torch.nn.utils.parametrize``), so the files hold a quarter of the
+float32 bytes. ``tests/test_explorer.py`` checks that the graphs, run by ONNX Runtime, give the
+served model's logits and attention weights, and the same greedy translations.
+
+Shapes: L layers, H hidden size, E embedding size, K source tokens, V vocabulary size.
+"""
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import parametrize
+
+from ..d2l.data import SentencePairs, Vocab
+from ..fast import gru_cell
+
+
+def quantize(weight):
+    """Per-row symmetric 8-bit rounding: weight (rows, ...) -> (q int8, scale (rows,))."""
+    rows = weight.reshape(weight.shape[0], -1)
+    scale = rows.abs().amax(1) / 127
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    q = torch.round(rows / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8)
+    return q.reshape(weight.shape), scale
+
+
+def dequantize(q, scale):
+    return q.to(torch.float32) * scale.reshape(-1, *([1] * (q.dim() - 1)))
+
+
+def rounded_state(state_dict):
+    """A state_dict with every weight matrix (2-D or more) rounded to 8 bits per row: the
+    values the served model computes with. Returns (the rounded state_dict, the int8 form:
+    name -> (q, scale) for the rounded tensors)."""
+    rounded, packed = {}, {}
+    for name, value in state_dict.items():
+        if value.dim() >= 2 and value.is_floating_point():
+            q, scale = quantize(value)
+            packed[name] = (q, scale)
+            rounded[name] = dequantize(q, scale)
+        else:
+            rounded[name] = value
+    return rounded, packed
+
+
+def vocab_from(tokens):
+    """The ``Vocab`` whose ``idx_to_token`` is ``tokens`` (a list in d2l's sorted order)."""
+    return Vocab([tokens, tokens], min_freq=2)
+
+
+class ServedData(SentencePairs):
+    """What translating needs of a data set, from a served model's description: the two
+    vocabularies and the number of steps (``build``, ``num_steps``, the vocabularies)."""
+
+    def __init__(self, meta):
+        super().__init__()
+        self.src_vocab, self.tgt_vocab = vocab_from(meta["src_vocab"]), vocab_from(
+            meta["tgt_vocab"])
+        self.num_steps, self.batch_size, self.num_train = meta["num_steps"], 1, 0
+
+
+def served_model(meta, weights):
+    """The d2l_lite model that the explorer serves, from its description ``meta`` and its
+    8-bit ``weights`` (name -> (q, scale) for the matrices, name -> tensor for the rest)."""
+    from .experiment import make_model
+
+    model = make_model(ServedData(meta), scoring=meta["scoring"], fast=True, seed=0,
+                       **meta["hparams"])
+    state = {name: dequantize(*value) if isinstance(value, tuple) else value
+             for name, value in weights.items()}
+    model.load_state_dict(state)
+    return model.eval()
+
+
+class Dequantized(nn.Module):
+    """A parametrization: the weight is ``scale x q``, q kept as 8-bit integers."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.register_buffer("scale", scale)
+
+    def forward(self, q):
+        return dequantize(q, self.scale)
+
+    def right_inverse(self, weight):
+        return quantize(weight)[0]
+
+
+def with_8_bit_weights(model):
+    """A copy of ``model`` whose weight matrices are kept as 8-bit integers and scales and
+    dequantized when used: the form the ONNX graphs store."""
+    model = copy.deepcopy(model)
+    for p in model.parameters():
+        p.requires_grad_(False)  # an 8-bit original cannot require gradients
+    for module in list(model.modules()):
+        for name, value in list(module.named_parameters(recurse=False)):
+            if value.dim() >= 2:
+                _, scale = quantize(value.detach())
+                parametrize.register_parametrization(module, name, Dequantized(scale),
+                                                     unsafe=True)
+    return model
+
+
+class EncoderStep(nn.Module):
+    """One step of a GRU ``Seq2SeqEncoder``: token (1,) and state (L, 1, H) -> (the top
+    layer's output (1, H), the new state (L, 1, H)); the same numbers as its ``nn.GRU``."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, token, state):
+        x, rnn, layers = self.encoder.embedding(token), self.encoder.rnn, []
+        for l in range(rnn.num_layers):
+            gates = F.linear(x, getattr(rnn, f"weight_ih_l{l}"), getattr(rnn, f"bias_ih_l{l}"))
+            x = gru_cell(gates, state[l], getattr(rnn, f"weight_hh_l{l}"),
+                         getattr(rnn, f"bias_hh_l{l}"))
+            layers.append(x)
+        return x, torch.stack(layers)
+
+
+class DecoderStep(nn.Module):
+    """One step of a ``FastSeq2SeqAttentionDecoder``: token (1,), state (L, 1, H) and the
+    encoder's outputs (1, K, H) -> (logits (1, V), attention weights (1, K), new state)."""
+
+    def __init__(self, decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, token, state, enc_outputs):
+        logits, (_, new_state, _) = self.decoder(token.reshape(1, 1),
+                                                 (enc_outputs, state, None))
+        return logits[:, 0], self.decoder.attention_weights[0][:, 0], new_state
+
+
+def export(model, folder, name, opset=17):
+    """Write ``<name>.encoder.onnx`` and ``<name>.decoder.onnx`` of a served GRU model (eval
+    mode) into ``folder``, with 8-bit weights."""
+    small = with_8_bit_weights(model).eval()
+    L, H = small.decoder.rnn.num_layers, small.decoder.rnn.hidden_size
+    token, state = torch.zeros(1, dtype=torch.int64), torch.zeros(L, 1, H)
+    enc_outputs = torch.zeros(1, 5, H)
+    with torch.no_grad():
+        torch.onnx.export(EncoderStep(small.encoder), (token, state),
+                          str(folder / f"{name}.encoder.onnx"), dynamo=False,
+                          input_names=["token", "state"], output_names=["output", "new_state"],
+                          opset_version=opset)
+        torch.onnx.export(DecoderStep(small.decoder), (token, state, enc_outputs),
+                          str(folder / f"{name}.decoder.onnx"), dynamo=False,
+                          input_names=["token", "state", "enc_outputs"],
+                          output_names=["logits", "weights", "new_state"],
+                          dynamic_axes={"enc_outputs": {1: "source_tokens"},
+                                        "weights": {1: "source_tokens"}},
+                          opset_version=opset)

@@ -1,0 +1,41 @@
+"""The benchmark: it runs in a quick configuration, and the speed figures the docs quote are
+those of benchmarks/results.json, measured on the tree's code."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_in_its_quick_configuration(data_root, monkeypatch):
+    monkeypatch.setenv("D2L_LITE_DATA", str(data_root))
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_training.py"), "--quick",
+                    "--no-d2l"], check=True, cwd=REPO, capture_output=True)
+    results = json.loads((REPO / "_build" / "bench" / "results.json").read_text())
+    assert set(results["steps"]) == {"gru-additive", "gru-dot", "lstm-additive", "lstm-dot"}
+    for row in results["ablation"].values():
+        assert [p["after"] for p in row["pieces"]] == ["cells", "keys-once", "fast"]
+
+
+def test_the_docs_quote_the_figures_of_the_results_file_measured_on_the_trees_code():
+    import bench_training
+    import provenance
+
+    results = json.loads(bench_training.RESULTS.read_text())
+    assert results["dirty"] is False, "benchmarks/results.json measured uncommitted code"
+    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+        "benchmarks/results.json measured other code than the tree's: run python "
+        "benchmarks/bench_training.py")
+    summary = bench_training.summary(results)
+    for doc in bench_training.DOCS:
+        block = bench_training.BLOCK.search(doc.read_text())
+        assert block, f"{doc} has no benchmark block"
+        assert summary in block[0], f"{doc}'s figures are not benchmarks/results.json's: run " \
+                                    f"python benchmarks/bench_training.py"

@@ -1,0 +1,173 @@
+"""The attention explorer's models and tokeniser: the exported graphs, run by ONNX Runtime, give
+the served PyTorch model's logits, attention weights and greedy translations; the browser's
+tokeniser splits every sentence of the corpus as MTFraEng's preprocessing does; the page's
+download stays small. (The page itself is checked in a browser: tests/browser.)"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from d2l_lite.book import explorer
+from d2l_lite.book.long_sentences import translate_by_length
+from d2l_lite.d2l.data import preprocess
+
+REPO = Path(__file__).resolve().parents[1]
+SERVED = REPO / "book" / "_explorer"
+STATIC = REPO / "_static" / "explorer"
+NODE = shutil.which("node")
+TRICKY = ["İstanbul is far.", "ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ!", "Straße, bitte?", "I ❤ Tom!", "Ǆemal? yes.",
+          "a\u00a0!", "b\u202f?", "ﬁne, ﬂy.", "Hello...  world !", "K\u0130LO, Σ.",
+          "one.two,three!four?", "  spaced   out  .  "]
+
+
+def python_tokens(sentence):
+    """What MTFraEng's ``build`` makes of one source sentence, before its <eos>."""
+    return [t for t in preprocess(sentence).split(" ") if t]
+
+
+def node_tokens(sentences):
+    script = ("import { tokens } from './_static/explorer/tokenize.js';"
+              "import { readFileSync } from 'node:fs';"
+              "const lines = JSON.parse(readFileSync(0, 'utf8'));"
+              "process.stdout.write(JSON.stringify(lines.map(tokens)));")
+    done = subprocess.run([NODE, "--input-type=module", "-e", script], cwd=REPO, check=True,
+                          input=json.dumps(sentences), capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (scripts/setup.sh installs it)")
+def test_the_browsers_tokeniser_is_mtfraengs_on_every_sentence_of_the_corpus(data_root):
+    text = (data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8-sig")
+    sentences = [s for line in text.split("\n") if "\t" in line for s in line.split("\t")[:2]]
+    sentences += TRICKY
+    assert any(len(s.lower()) != len(s) for s in TRICKY)  # lowercase changes the length
+    assert node_tokens(sentences) == [python_tokens(s) for s in sentences]
+
+
+def tiny_meta(scoring):
+    words = sorted(["a", "b", "c", "d", "e", "."])
+    return dict(name=scoring, scoring=scoring, num_steps=12,
+                hparams=dict(embed_size=8, num_hiddens=16, num_layers=2, dropout=0.2),
+                src_vocab=sorted(["<pad>", "<unk>", "<eos>", *words]),
+                tgt_vocab=sorted(["<pad>", "<unk>", "<eos>", "<bos>", *words]))
+
+
+def tiny_model(scoring):
+    meta = tiny_meta(scoring)
+    return meta, explorer.served_model(meta, random_weights(meta))
+
+
+def random_weights(meta):
+    """8-bit weights of a freshly built model (seed 3) of ``meta``'s sizes."""
+    from d2l_lite.book.experiment import make_model
+
+    model = make_model(explorer.ServedData(meta), scoring=meta["scoring"], fast=True, seed=3,
+                       **meta["hparams"])
+    rounded, packed = explorer.rounded_state(model.state_dict())
+    return {name: packed.get(name, value) for name, value in rounded.items()}
+
+
+class Onnx:
+    """The exported graphs, run by ONNX Runtime as the page runs them: the encoder once per
+    source token, the decoder once per generated token."""
+
+    def __init__(self, folder, name):
+        import onnxruntime
+
+        self.encoder, self.decoder = (
+            onnxruntime.InferenceSession(str(folder / f"{name}.{part}.onnx"),
+                                         providers=["CPUExecutionProvider"])
+            for part in ("encoder", "decoder"))
+
+    def translate(self, meta, tokens):
+        src = {t: i for i, t in enumerate(meta["src_vocab"])}
+        ids = [src.get(t, src["<unk>"]) for t in tokens + ["<eos>"]]
+        L, H = meta["hparams"]["num_layers"], meta["hparams"]["num_hiddens"]
+        state, outputs = np.zeros((L, 1, H), np.float32), []
+        for i in ids:
+            output, state = self.encoder.run(None, {"token": np.array([i]), "state": state})
+            outputs.append(output)
+        enc_outputs = np.stack(outputs, 1)  # (1, K, H)
+        token, words, steps = meta["tgt_vocab"].index("<bos>"), [], []
+        for _ in range(min(meta["num_steps"], 2 * len(ids) + 10)):
+            logits, weights, state = self.decoder.run(None, {
+                "token": np.array([token]), "state": state, "enc_outputs": enc_outputs})
+            steps.append((logits[0], weights[0]))
+            token = int(logits[0].argmax())
+            if token == meta["tgt_vocab"].index("<eos>"):
+                break
+            words.append(meta["tgt_vocab"][token])
+        return words, steps
+
+
+def check_against_pytorch(meta, model, folder, sentences):
+    onnx = Onnx(folder, meta["name"])
+    data = explorer.ServedData(meta)
+    expected, maps = translate_by_length(model, data, sentences, save_attention_weights=True)
+    for sentence, words, W in zip(sentences, expected, maps):
+        ours, steps = onnx.translate(meta, python_tokens(sentence))
+        assert ours == words, sentence
+        torch.testing.assert_close(torch.tensor(np.stack([w for _, w in steps])),
+                                   W[:len(steps)], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("scoring", ["additive", "dot"])
+def test_exported_graphs_give_the_served_models_logits_weights_and_translations(scoring,
+                                                                                tmp_path):
+    meta, model = tiny_model(scoring)
+    explorer.export(model, tmp_path, scoring)
+    sentences = ["a b c .", "e d", "a a a a b b b b c c c c d d .", "x y a"]
+    check_against_pytorch(meta, model, tmp_path, sentences)
+    # the step graphs against the model's own step, logits included
+    onnx, data = Onnx(tmp_path, scoring), explorer.ServedData(meta)
+    src, tgt, lens, label = data.build(["a b c ."], [""])
+    with torch.no_grad():
+        enc_outputs, state = model.encoder(src[:, :int(lens[0])], lens)
+        dec_state = model.decoder.init_state((enc_outputs, state), lens)
+        logits, _ = model.decoder(tgt[:, :1], dec_state)
+    _, steps = onnx.translate(meta, ["a", "b", "c", "."])
+    torch.testing.assert_close(torch.tensor(steps[0][0]), logits[0, 0], atol=1e-5, rtol=1e-4)
+
+
+def test_the_graphs_keep_8_bit_weights(tmp_path):
+    meta, model = tiny_model("additive")
+    explorer.export(model, tmp_path, "additive")
+    import onnx
+
+    for part in ("encoder", "decoder"):
+        graph = onnx.load(str(tmp_path / f"additive.{part}.onnx")).graph
+        kinds = {init.data_type for init in graph.initializer if len(init.dims) >= 2}
+        assert kinds == {onnx.TensorProto.INT8}, part
+
+
+def test_rounding_to_8_bits_keeps_each_row_within_half_a_step():
+    w = torch.randn(7, 5) * torch.arange(1, 8).reshape(-1, 1)
+    q, scale = explorer.quantize(w)
+    assert q.dtype == torch.int8 and q.abs().max() == 127
+    assert ((explorer.dequantize(q, scale) - w).abs() <= scale.reshape(-1, 1) / 2 + 1e-7).all()
+
+
+@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
+                                               "--choose makes them)")
+@pytest.mark.parametrize("name", ["additive", "dot"])
+def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
+    meta = json.loads((SERVED / f"{name}.json").read_text())
+    weights = torch.load(SERVED / f"{name}.pt", weights_only=True)
+    model = explorer.served_model(meta, weights)
+    explorer.export(model, tmp_path, name)
+    sentences = ["i'm home .", "she bought a red bicycle for her brother last week .",
+                 "the teacher asked us to read the book before the end of the month , but "
+                 "nobody did it .", "zorblax is a word nobody knows ."]
+    check_against_pytorch(meta, model, tmp_path, sentences)
+
+
+@pytest.mark.skipif(not (STATIC / "models" / "manifest.json").exists(),
+                    reason="the explorer is not exported (scripts/export_explorer.py)")
+def test_the_pages_download_stays_small():
+    total = sum(p.stat().st_size for p in STATIC.rglob("*") if p.is_file())
+    assert total < 25 * 2**20, f"the explorer downloads {total / 2**20:.1f} MiB"
