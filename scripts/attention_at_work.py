@@ -162,7 +162,12 @@ def run_all(results, config, smoke):
     data = MTFraEngLong(**config["data"])
     tokens = int(data.arrays[2][:data.num_train].sum()) + int(
         (data.arrays[3][:data.num_train] != data.tgt_vocab["<pad>"]).sum())
+    lengths = [len(s.split()) for s in data.train_sentences | data.val_sentences] + [
+        len(s.split()) for s in data.test_sentences]
+    corpus = {f"{lo}-{hi}": sum(lo <= n <= hi for n in lengths) for lo, hi in data.buckets}
+    corpus[f"over {data.buckets[-1][1]}"] = sum(n > data.buckets[-1][1] for n in lengths)
     results.data["data"] = dict(
+        corpus_lengths=corpus,
         num_train=data.num_train, num_val=data.num_val, num_steps=data.num_steps,
         train_tokens=tokens, buckets=[list(b) for b in data.buckets],
         src_vocab=len(data.src_vocab), tgt_vocab=len(data.tgt_vocab),

@@ -188,11 +188,11 @@ async function start() {
       page.model.appendChild(option);
     }
     page.model.addEventListener("change", async () => {
-      say("Loading the model…");
       describe((await loadModel(page.model.value)).meta);
       say("Ready.", "ready");
     });
-    say("Loading the model…");
+    say("Loading the models…");
+    await Promise.all(manifest.models.map((m) => loadModel(m.name))); // then no network is needed
     describe((await loadModel(page.model.value)).meta);
     page.form.addEventListener("submit", onSubmit);
     page.button.disabled = false;

@@ -67,6 +67,7 @@ class MTFraEngLong(SentencePairs):
         val = short[num_test_sentences:num_test_sentences + num_val_sentences]
         train = short[num_test_sentences + num_val_sentences:]
         self.train_sentences, self.val_sentences = set(train), set(val)
+        self.test_sentences = test
         rng = random.Random(seed + 1)
         train_examples = self._joins([(s, r) for s in train for r in groups[s]], num_train, rng)
         val_examples = self._joins([(s, r) for s in val for r in groups[s]], num_val, rng)

@@ -166,10 +166,10 @@ def test_what_is_typed_is_shown_as_text_never_as_html(browser, server):
 
 def test_it_keeps_translating_once_loaded_with_the_server_gone(browser, server):
     open_explorer(browser, server)
-    translate(browser, "hello .")  # the default model is loaded
     server.stop()
-    result = translate(browser, "the door is open .")
-    assert result != "error" and result["translation"]
+    for name in ("dot", "additive"):
+        result = translate(browser, "the door is open .", model=name)
+        assert result != "error" and result["translation"], name
 
 
 def test_without_javascript_the_page_says_so():
