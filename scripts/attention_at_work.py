@@ -50,7 +50,7 @@ from d2l_lite.book.long_sentences import (  # noqa: E402
     translate_by_length,
 )
 
-DATA = dict(batch_size=64, num_train=40_000, num_val=2000, max_joins=4, max_len=40,
+DATA = dict(batch_size=64, num_train=12_000, num_val=1000, max_joins=4, max_len=40,
             long_from=17, num_test_sentences=4000, num_val_sentences=2000, per_bucket=300)
 MODEL = dict(embed_size=128, num_hiddens=128, num_layers=2, dropout=0.2, lr=0.005,
              gradient_clip_val=1, max_epochs=12)

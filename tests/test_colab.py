@@ -62,7 +62,7 @@ def first_cells(name, ref=None):
     then its cells up to the one that builds the data set."""
     cells = [c for c in jupytext.read(REPO / "book" / f"{name}.md").cells
              if c.cell_type == "code"]
-    end = next(i for i, c in enumerate(cells) if re.search(r"MTFraEng\w*\(", c.source))
+    end = next(i for i, c in enumerate(cells) if re.search(r"(MTFraEng\w*|Reversal)\(", c.source))
     cells = cells[:end + 1]
     url = install_spec.repository_url()
     assert url in cells[0].source, f"{name}'s setup cell does not install from {url}"

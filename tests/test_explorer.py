@@ -1,7 +1,7 @@
 """The attention explorer's models and tokeniser: the exported graphs, run by ONNX Runtime, give
 the served PyTorch model's logits, attention weights and greedy translations; the browser's
-tokeniser splits every sentence of the corpus as MTFraEng's preprocessing does; the page's
-download stays small. (The page itself is checked in a browser: tests/browser.)"""
+tokeniser splits every sentence of the corpus as MTFraEng's preprocessing does. (The page
+itself, and what it downloads, are checked in a browser: tests/browser/check_explorer.py.)"""
 
 import json
 import shutil
@@ -18,7 +18,6 @@ from d2l_lite.d2l.data import preprocess
 
 REPO = Path(__file__).resolve().parents[1]
 SERVED = REPO / "book" / "_explorer"
-STATIC = REPO / "_static" / "explorer"
 NODE = shutil.which("node")
 TRICKY = ["İstanbul is far.", "ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ!", "Straße, bitte?", "I ❤ Tom!", "Ǆemal? yes.",
           "a\u00a0!", "b\u202f?", "ﬁne, ﬂy.", "Hello...  world !", "K\u0130LO, Σ.",
@@ -51,7 +50,7 @@ def test_the_browsers_tokeniser_is_mtfraengs_on_every_sentence_of_the_corpus(dat
 
 def tiny_meta(scoring):
     words = sorted(["a", "b", "c", "d", "e", "."])
-    return dict(name=scoring, scoring=scoring, num_steps=12,
+    return dict(name=scoring, scoring=scoring, num_steps=24,
                 hparams=dict(embed_size=8, num_hiddens=16, num_layers=2, dropout=0.2),
                 src_vocab=sorted(["<pad>", "<unk>", "<eos>", *words]),
                 tgt_vocab=sorted(["<pad>", "<unk>", "<eos>", "<bos>", *words]))
@@ -164,10 +163,3 @@ def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
                  "the teacher asked us to read the book before the end of the month , but "
                  "nobody did it .", "zorblax is a word nobody knows ."]
     check_against_pytorch(meta, model, tmp_path, sentences)
-
-
-@pytest.mark.skipif(not (STATIC / "models" / "manifest.json").exists(),
-                    reason="the explorer is not exported (scripts/export_explorer.py)")
-def test_the_pages_download_stays_small():
-    total = sum(p.stat().st_size for p in STATIC.rglob("*") if p.is_file())
-    assert total < 25 * 2**20, f"the explorer downloads {total / 2**20:.1f} MiB"

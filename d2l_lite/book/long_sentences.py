@@ -45,7 +45,7 @@ class MTFraEngLong(SentencePairs):
     all their references) and ``joined_sources``/``joined_references`` (joins of test pairs,
     one reference each), each with up to ``per_bucket`` sentences in every bucket."""
 
-    def __init__(self, batch_size=64, num_train=40_000, num_val=2000, max_joins=4, max_len=40,
+    def __init__(self, batch_size=64, num_train=12_000, num_val=1000, max_joins=4, max_len=40,
                  long_from=17, num_test_sentences=4000, num_val_sentences=2000, per_bucket=300,
                  buckets=BUCKETS, seed=0, root=None):
         super().__init__()
@@ -55,6 +55,7 @@ class MTFraEngLong(SentencePairs):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MTFraEngLong: {name} must be an integer >= 1, got {value!r}")
         self.batch_size, self.max_len, self.buckets = batch_size, max_len, tuple(buckets)
+        self.max_joins = max_joins
         self.num_steps = max_len + max_len // 2  # French runs longer than English
         self.root = str(data_root(root))
         self.path = fra_eng_path(self.root)

@@ -2,7 +2,8 @@
 translates sentences that no chapter shows exactly as the served PyTorch model does (the same
 tokens and attention weights), refuses empty and over-long input with a message, shows what is
 typed as text and never as HTML, loads without console errors, keeps working with the server
-gone once loaded, and says so when JavaScript or WebAssembly is missing. Saves a screenshot.
+gone once loaded, downloads less than 25 MiB, and says so when JavaScript or WebAssembly is
+missing. Saves a screenshot.
 
 Run after ``python scripts/export_explorer.py`` and ``jupyter-book build .``.
 """
@@ -137,6 +138,17 @@ def test_the_page_translates_as_the_pytorch_model_does(browser, server):
     browser.save_screenshot(str(SHOTS / "explorer-translation.png"))
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_the_whole_download_stays_small_enough_for_a_phone(browser, server):
+    open_explorer(browser, server)
+    sizes = browser.execute_script(
+        "return performance.getEntriesByType('resource').concat("
+        "performance.getEntriesByType('navigation')).map(e => [e.name, e.encodedBodySize])")
+    explorer = sum(size for name, size in sizes if "/explorer" in name)
+    assert explorer > 10 * 2**20  # the runtime and both models were fetched
+    total = sum(size for _, size in sizes)
+    assert total < 25 * 2**20, f"the page downloads {total / 2**20:.1f} MiB"
 
 
 def test_empty_and_over_long_input_get_a_clear_message(browser, server):
