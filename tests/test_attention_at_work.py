@@ -1,6 +1,7 @@
 """The chapter on attention at work: the reversal task, batches of one source length, the
-long-sentence data set and its decoding by length, and the study's script in a smoke
-configuration, writing the results file the chapter reads."""
+long-sentence data set and its decoding by length, and the two study scripts in smoke
+configurations, writing the results files the chapter reads; the committed results files
+come from the tree's code."""
 
 import json
 import subprocess
@@ -157,3 +158,41 @@ def test_the_committed_results_come_from_the_trees_code_and_settings():
     assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
         "book/_attention_at_work.json was computed by other code than the tree's: run python "
         "scripts/attention_at_work.py --restart")
+
+
+REVERSAL = REPO / "book" / "_reversal.json"
+
+
+def check_reversal(results):
+    settings = results["settings"]
+    assert {(r["arm"], r["seed"]) for r in results["runs"]} == {
+        (a, s) for a in settings["arms"] for s in settings["seeds"]}
+    n = len(results["data"]["test_sources"])
+    for run in results["runs"]:
+        assert len(run["correct"]) == n
+        if run["arm"] != "no attention":
+            for key in ("aligned", "right_neighbour", "entropy"):
+                assert len(run[key]) == n and all(0 <= v <= 1 + 1e-6 for v in run[key])
+
+
+@pytest.mark.slow
+def test_the_reversal_study_runs_in_its_smoke_configuration(tmp_path):
+    out = tmp_path / "reversal.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "reversal.py"), "--smoke", "--out",
+                    out], check=True, capture_output=True, cwd=REPO)
+    check_reversal(json.loads(out.read_text()))
+
+
+def test_the_committed_reversal_results_come_from_the_trees_code_and_settings():
+    if not REVERSAL.exists():
+        pytest.fail("book/_reversal.json is missing: run python scripts/reversal.py")
+    results = json.loads(REVERSAL.read_text())
+    check_reversal(results)
+    sys.path.insert(0, str(REPO / "scripts"))
+    import provenance
+    import reversal
+
+    assert results["settings"] == json.loads(json.dumps(reversal.settings(False)))
+    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+        "book/_reversal.json was computed by other code than the tree's: run python "
+        "scripts/reversal.py --restart")

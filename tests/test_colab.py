@@ -59,10 +59,11 @@ def colab(tmp_path_factory):
 
 def first_cells(name, ref=None):
     """The chapter's setup cell, pointed at this clone (its ref kept, or replaced by ``ref``),
-    then its cells up to the one that builds the data set."""
+    then its cells up to the first that builds a data set or reads a results file."""
     cells = [c for c in jupytext.read(REPO / "book" / f"{name}.md").cells
              if c.cell_type == "code"]
-    end = next(i for i, c in enumerate(cells) if re.search(r"(MTFraEng\w*|Reversal)\(", c.source))
+    end = next(i for i, c in enumerate(cells)
+               if re.search(r"MTFraEng\w*\(|_\w+\.json", c.source))
     cells = cells[:end + 1]
     url = install_spec.repository_url()
     assert url in cells[0].source, f"{name}'s setup cell does not install from {url}"

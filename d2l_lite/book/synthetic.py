@@ -70,17 +70,19 @@ def reverse(string):
     return " ".join(reversed(string.split()))
 
 
-def alignment_scores(maps, sources):
-    """How a model's attention maps follow the reversal's alignment: maps (N, T, K) from
-    ``experiment.translate``, sources the N digit strings. For each string of length n, over
-    the n steps that emit its digits: the mean weight on the aligned source position n-1-t
-    (1: all of it) and the mean normalised entropy over the n + 1 valid positions (digits
-    and <eos>; 0: one position, 1: uniform). Returns two lists, one value per string."""
+def alignment_scores(maps, sources, shift=0):
+    """How a model's attention maps follow the reversal's alignment: ``maps``, one (steps, K)
+    map per string (``translate_by_length``'s), ``sources`` the digit strings. For each string
+    of length n, over the n steps that emit its digits: the mean weight on source position
+    n - 1 - t + ``shift`` (the aligned digit for shift 0, its right neighbour for shift 1;
+    1: all of it) and the mean normalised entropy over the n + 1 valid positions (digits and
+    <eos>; 0: one position, 1: uniform). Returns two lists, one value per string."""
     mass, entropy = [], []
     for W, s in zip(maps, sources):
         n = len(s.split())
         W = W[:n, :n + 1]  # the digit-emitting steps, the valid keys
-        mass.append(W[torch.arange(n), n - 1 - torch.arange(n)].mean().item())
+        position = (n - 1 - torch.arange(n) + shift).clamp(0, n)
+        mass.append(W[torch.arange(n), position].mean().item())
         h = -(W * W.clamp_min(1e-12).log()).sum(-1) / math.log(n + 1)
         entropy.append(h.mean().item())
     return mass, entropy
