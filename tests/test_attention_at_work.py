@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from study_checks import computed_by_the_trees_code
 
 from d2l_lite.book import experiment
 from d2l_lite.book.batching import LengthBatches
@@ -152,10 +153,9 @@ def test_the_committed_results_come_from_the_trees_code_and_settings():
     check_schema(results)
     sys.path.insert(0, str(REPO / "scripts"))
     import attention_at_work
-    import provenance
 
     assert results["settings"] == json.loads(json.dumps(attention_at_work.settings(False)))
-    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+    assert computed_by_the_trees_code(results), (
         "book/_attention_at_work.json was computed by other code than the tree's: run python "
         "scripts/attention_at_work.py --restart")
 
@@ -189,10 +189,9 @@ def test_the_committed_reversal_results_come_from_the_trees_code_and_settings():
     results = json.loads(REVERSAL.read_text())
     check_reversal(results)
     sys.path.insert(0, str(REPO / "scripts"))
-    import provenance
     import reversal
 
     assert results["settings"] == json.loads(json.dumps(reversal.settings(False)))
-    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+    assert computed_by_the_trees_code(results), (
         "book/_reversal.json was computed by other code than the tree's: run python "
         "scripts/reversal.py --restart")

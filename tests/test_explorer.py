@@ -163,3 +163,16 @@ def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
                  "the teacher asked us to read the book before the end of the month , but "
                  "nobody did it .", "zorblax is a word nobody knows ."]
     check_against_pytorch(meta, model, tmp_path, sentences)
+
+
+@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
+                                               "--choose makes them)")
+@pytest.mark.parametrize("name", ["additive", "dot"])
+def test_the_served_models_are_the_studys_best_by_chrf(name):
+    meta = json.loads((SERVED / f"{name}.json").read_text())
+    results = json.loads((REPO / "book" / "_attention_at_work.json").read_text())
+    assert meta["study_code_hash"] == results["code_hash"], (
+        f"book/_explorer/{name} comes from another run of the study: run python "
+        f"scripts/export_explorer.py --choose")
+    runs = [r for r in results["runs"] if r["arm"] == name]
+    assert meta["seed"] == max(runs, key=lambda r: r["natural"]["chrf"])["seed"]

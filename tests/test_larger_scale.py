@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from study_checks import computed_by_the_trees_code
 
 import d2l_lite as d2l
 from d2l_lite.book.split import MTFraEngSplit
@@ -164,9 +165,8 @@ def test_the_committed_results_come_from_the_trees_code_and_settings():
     check_schema(results)
     sys.path.insert(0, str(REPO / "scripts"))
     import larger_scale
-    import provenance
 
     assert results["settings"] == json.loads(json.dumps(larger_scale.settings(smoke=False)))
-    assert provenance.code_hash(results["code_files"]) == results["code_hash"], (
+    assert computed_by_the_trees_code(results), (
         "book/_larger_scale.json was computed by other code than the tree's: run python "
         "scripts/larger_scale.py --restart")

@@ -21,9 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 BASH = shutil.which("bash")
 
 
+def outside_env(**extra):
+    """The environment of a run started from outside: without the lock that this test run
+    holds (``D2L_LITE_RUN_LOCK``, set when the suite runs under scripts/test.sh)."""
+    env = {k: v for k, v in os.environ.items() if k != "D2L_LITE_RUN_LOCK"}
+    return {**env, **extra}
+
+
 def bash(script, cwd, env=None, timeout=120):
     return subprocess.run([BASH, "-c", script], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env=outside_env(**(env or {})), timeout=timeout)
 
 
 @pytest.fixture
@@ -110,7 +117,7 @@ def test_a_failed_system_install_stops_the_run_with_what_to_do(checkout):
 @pytest.mark.skipif(shutil.which("flock") is None, reason="flock(1) is not installed")
 def test_a_second_run_in_one_checkout_waits_for_the_first(checkout):
     first = subprocess.Popen(["bash", "-c", ". scripts/lock.sh; sleep 1.5; echo first done"],
-                             cwd=checkout, stdout=subprocess.PIPE, text=True)
+                             cwd=checkout, stdout=subprocess.PIPE, text=True, env=outside_env())
     time.sleep(0.5)
     second = bash(". scripts/lock.sh; echo second ran", checkout)
     assert "waiting" in second.stdout and second.stdout.strip().endswith("second ran")
