@@ -12,8 +12,8 @@ Three measurements, each a paired comparison with its 95% interval (``d2l_lite.b
   is not installed), seeds alternating; the ratio of fit times paired by seed, and the quality
   of both on one yardstick (masked validation loss, probe BLEU).
 * **steps**: one training step of every §11.4 variant (``section_11_4.VARIANTS``), the fast
-  path against the reference (and d2l 1.0.3 for §11.4's own model), interleaved rounds,
-  paired by round.
+  path against the reference (and d2l 1.0.3 for §11.4's own model, its progress plot left
+  out), interleaved rounds, paired by round.
 * **ablation**: what each piece of the fast path saves in a training step, from the reference
   to the fast path one piece at a time: the written-out cells with the embedding's gates for
   all steps at once (keys still prepared at every step), keys prepared once, no work on the
@@ -58,7 +58,7 @@ from d2l_lite.d2l.download import fra_eng_path  # noqa: E402
 RESULTS = HERE / "results.json"
 DOCS = [REPO / "README.md", REPO / "book" / "intro.md", HERE / "RESULTS.md"]
 BLOCK = re.compile(r"(<!-- benchmark:start -->\n).*?(<!-- benchmark:end -->)", re.S)
-FULL = dict(seeds=5, epochs=HPARAMS["max_epochs"], rounds=10, per_round=5)
+FULL = dict(seeds=3, epochs=HPARAMS["max_epochs"], rounds=10, per_round=5)
 QUICK = dict(seeds=2, epochs=1, rounds=2, per_round=1)
 ENGS, FRAS = (list(x) for x in zip(*PROBES))
 
@@ -125,6 +125,9 @@ def steps(data, config, d2l):
                   for impl in ("fast", "reference")}
         if d2l and (rnn, scoring) == ("gru", "additive"):
             builds["d2l"] = build("d2l", data["d2l"], d2l=d2l)
+            # d2l 1.0.3's training_step draws its progress plot, which needs a Trainer: timed
+            # without it here (fit, above, includes it)
+            builds["d2l"].plot = lambda *args, **kwargs: None
         times, ms = step_times(data["fast"], builds, config)
         row = dict(ms=ms, fast_vs_reference=interval(measure.paired_difference(
             times["fast"], times["reference"], relative=True)))
