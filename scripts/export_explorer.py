@@ -57,7 +57,7 @@ def choose():
                     num_steps=data.num_steps, src_vocab=data.src_vocab.idx_to_token,
                     tgt_vocab=data.tgt_vocab.idx_to_token, seed=best["seed"],
                     description=(f"Trained on {data.num_train:,} English-French examples "
-                                 f"(sentence pairs, alone or joined two to "
+                                 f"(sentence pairs, alone or joined up to "
                                  f"{results['settings']['data']['max_joins']} at a time) by "
                                  f"scripts/attention_at_work.py, seed {best['seed']}."),
                     study_code_hash=results["code_hash"])
