@@ -150,8 +150,11 @@ def test_the_tests_read_ci_as_ci_run_does(monkeypatch, value, expected):
 @pytest.mark.skipif(not (REPO / ".venv" / "requirements.stamp").exists(),
                     reason="needs a .venv made by scripts/setup.sh")
 def test_a_rerun_of_setup_with_nothing_changed_needs_no_network():
-    result = bash("bash scripts/setup.sh", REPO,
-                  {"PIP_NO_INDEX": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/"}, timeout=300)
+    # this checkout's own setup, inside this run: with the lock the run holds, if any
+    result = subprocess.run([BASH, "-c", "bash scripts/setup.sh"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "PIP_NO_INDEX": "1",
+                                 "PIP_INDEX_URL": "http://127.0.0.1:9/"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
 
