@@ -1,7 +1,9 @@
-"""The check the studies' tests share: committed results come from the tree's code."""
+"""The check that the tests of committed results share (studies, benchmarks): they come from
+the tree's code."""
 
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -10,11 +12,21 @@ REPO = Path(__file__).resolve().parents[1]
 VERSION = re.compile(r'^__version__ = "[^"]*"$', re.MULTILINE)
 
 
+def recorded_version(results):
+    """The ``d2l_lite.__version__`` that ``results`` were computed with: the one its last
+    session recorded (studies), else the one at the commit it recorded (benchmarks)."""
+    if "sessions" in results:
+        return results["sessions"][-1]["d2l_lite"]
+    init = subprocess.run(["git", "show", f"{results['commit']}:d2l_lite/__init__.py"],
+                          cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return re.search(r'^__version__ = "([^"]*)"$', init, re.MULTILINE)[1]
+
+
 def computed_by_the_trees_code(results):
-    """Whether ``results`` (a study's results file, read) were computed by the tree's code:
+    """Whether ``results`` (a results file, read) were computed by the tree's code:
     ``provenance.code_hash`` of the files it lists equals the hash it recorded, with
-    ``d2l_lite.__version__`` read as the version its last session recorded. A new version
-    number computes nothing differently; any other change to the code does."""
+    ``d2l_lite.__version__`` read as the version it was computed with. A new version number
+    computes nothing differently; any other change to the code does."""
     sys.path.insert(0, str(REPO / "scripts"))
     import provenance
 
@@ -24,8 +36,8 @@ def computed_by_the_trees_code(results):
             shutil.copy(REPO / path, Path(tmp) / path)
         init = Path(tmp) / "d2l_lite" / "__init__.py"
         if init.exists():
-            recorded = results["sessions"][-1]["d2l_lite"]
-            init.write_text(VERSION.sub(f'__version__ = "{recorded}"', init.read_text()))
+            init.write_text(VERSION.sub(f'__version__ = "{recorded_version(results)}"',
+                                        init.read_text()))
         repo, provenance.REPO = provenance.REPO, Path(tmp)
         try:
             return provenance.code_hash(results["code_files"]) == results["code_hash"]

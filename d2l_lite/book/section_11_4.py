@@ -136,10 +136,11 @@ class LSTMDecoder(AttentionDecoder):
 
 
 class LSTMDecoderStateWrappedInForward(AttentionDecoder):
-    """A swap found in public solutions: ``forward`` makes the pair as (h, h) and returns it.
-    It trains (one call per batch), but ``predict_step`` passes the returned pair back in and
-    ``forward`` wraps it again: the query, ``hidden_state[0][-1]``, is then the cell state c
-    of every layer, a 4-D query that the attention fails on; the LSTM is never reached."""
+    """A swap that looks right: ``forward`` makes the pair as (h, h) and returns it. It
+    trains (training calls ``forward`` once per batch), but ``predict_step`` passes the
+    returned pair back in and ``forward`` wraps it again: the query, ``hidden_state[0][-1]``,
+    is then the cell state c of every layer, a 4-D query that the attention fails on; the LSTM
+    is never reached."""
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers,
                  dropout=0):
