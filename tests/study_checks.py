@@ -1,6 +1,8 @@
 """The check that the tests of committed results share (studies, benchmarks): they come from
 the tree's code."""
 
+import importlib
+import json
 import re
 import shutil
 import subprocess
@@ -43,3 +45,21 @@ def computed_by_the_trees_code(results):
             return provenance.code_hash(results["code_files"]) == results["code_hash"]
         finally:
             provenance.REPO = repo
+
+
+def check_committed_results(path, script, check_schema):
+    """The committed results file ``path`` of ``scripts/{script}.py``: it exists, passes
+    ``check_schema``, holds the script's full settings and was computed by the tree's code."""
+    name = path.relative_to(REPO)
+    if not path.exists():
+        raise AssertionError(f"{name} is missing: run python scripts/{script}.py")
+    results = json.loads(path.read_text())
+    check_schema(results)
+    sys.path.insert(0, str(REPO / "scripts"))
+    settings = importlib.import_module(script).settings(smoke=False)
+    assert results["settings"] == json.loads(json.dumps(settings)), (
+        f"{name} holds other settings than scripts/{script}.py's: run python "
+        f"scripts/{script}.py --restart")
+    assert computed_by_the_trees_code(results), (
+        f"{name} was computed by other code than the tree's: run python "
+        f"scripts/{script}.py --restart")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from study_checks import computed_by_the_trees_code
+from study_checks import check_committed_results
 
 from d2l_lite.book import experiment
 from d2l_lite.book.batching import LengthBatches
@@ -146,18 +146,7 @@ def test_the_study_runs_in_its_smoke_configuration(data_root, tmp_path, monkeypa
 
 
 def test_the_committed_results_come_from_the_trees_code_and_settings():
-    if not RESULTS.exists():
-        pytest.fail("book/_attention_at_work.json is missing: run python "
-                    "scripts/attention_at_work.py")
-    results = json.loads(RESULTS.read_text())
-    check_schema(results)
-    sys.path.insert(0, str(REPO / "scripts"))
-    import attention_at_work
-
-    assert results["settings"] == json.loads(json.dumps(attention_at_work.settings(False)))
-    assert computed_by_the_trees_code(results), (
-        "book/_attention_at_work.json was computed by other code than the tree's: run python "
-        "scripts/attention_at_work.py --restart")
+    check_committed_results(RESULTS, "attention_at_work", check_schema)
 
 
 REVERSAL = REPO / "book" / "_reversal.json"
@@ -184,14 +173,4 @@ def test_the_reversal_study_runs_in_its_smoke_configuration(tmp_path):
 
 
 def test_the_committed_reversal_results_come_from_the_trees_code_and_settings():
-    if not REVERSAL.exists():
-        pytest.fail("book/_reversal.json is missing: run python scripts/reversal.py")
-    results = json.loads(REVERSAL.read_text())
-    check_reversal(results)
-    sys.path.insert(0, str(REPO / "scripts"))
-    import reversal
-
-    assert results["settings"] == json.loads(json.dumps(reversal.settings(False)))
-    assert computed_by_the_trees_code(results), (
-        "book/_reversal.json was computed by other code than the tree's: run python "
-        "scripts/reversal.py --restart")
+    check_committed_results(REVERSAL, "reversal", check_reversal)

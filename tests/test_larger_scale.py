@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from study_checks import computed_by_the_trees_code
+from study_checks import check_committed_results
 
 import d2l_lite as d2l
 from d2l_lite.book.split import MTFraEngSplit
@@ -159,14 +159,4 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_training(tmp
 
 
 def test_the_committed_results_come_from_the_trees_code_and_settings():
-    if not RESULTS.exists():
-        pytest.fail("book/_larger_scale.json is missing: run python scripts/larger_scale.py")
-    results = json.loads(RESULTS.read_text())
-    check_schema(results)
-    sys.path.insert(0, str(REPO / "scripts"))
-    import larger_scale
-
-    assert results["settings"] == json.loads(json.dumps(larger_scale.settings(smoke=False)))
-    assert computed_by_the_trees_code(results), (
-        "book/_larger_scale.json was computed by other code than the tree's: run python "
-        "scripts/larger_scale.py --restart")
+    check_committed_results(RESULTS, "larger_scale", check_schema)
