@@ -21,7 +21,7 @@ from ..d2l.train import Trainer
 
 def t_quantile(level, df):
     """The two-sided ``level`` quantile of Student's t with ``df`` degrees of freedom: the t
-    with P(|T| < t) = level (2.776 for level 0.95, df 4). Exact for integer ``df`` (the
+    with ``P(|T| < t) = level`` (2.776 for level 0.95, df 4). Exact for integer ``df`` (the
     closed forms of Abramowitz and Stegun 26.7.3-4), solved by bisection."""
     if df < 1 or int(df) != df:
         raise ValueError(f"an interval needs at least two paired values (df >= 1), got df={df}")

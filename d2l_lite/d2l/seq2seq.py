@@ -17,7 +17,7 @@ from .attention import SCORERS
 from .train import Module
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
-"""name -> recurrent layer: the RNNs an encoder or decoder can be built with."""
+"""The RNNs an encoder or decoder can be built with, by name (name -> recurrent layer)."""
 
 
 class Encoder(nn.Module):
