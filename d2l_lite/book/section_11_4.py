@@ -22,18 +22,16 @@ from d2l_lite.d2l.seq2seq import RNNS
 HPARAMS = MappingProxyType(dict(
     embed_size=256, num_hiddens=256, num_layers=2, dropout=0.2, lr=0.005, max_epochs=30,
     gradient_clip_val=1, batch_size=128))
-"""§11.4's settings, read-only. The model's sizes, Adam's learning rate and the training."""
+"""§11.4's settings (read-only): the model's sizes, Adam's learning rate and the training."""
 
 PROBES = (("go .", "va !"), ("i lost .", "j'ai perdu ."), ("he's calm .", "il est calme ."),
           ("i'm home .", "je suis chez moi ."))
-"""§11.4's probe sentences, each a pair of English and its French reference. Three are
-training pairs, lines 1, 50 and 350 of fra.txt, among the 512 that §11.4 trains on. "he's
-calm ." is nowhere in the corpus (line 274, "he's wet .", is the nearest training pair), the
-only one unseen."""
+"""§11.4's probe sentences (English, French reference). Three are training pairs: lines 1, 50
+and 350 of fra.txt, among the 512 that §11.4 trains on. "he's calm ." is nowhere in the
+corpus (line 274, "he's wet .", is the nearest training pair): the only one unseen."""
 
 VARIANTS = tuple(itertools.product(RNNS, SCORERS))
-"""The exercises' decoders as (rnn, scoring) pairs, every RNN with every scorer the model
-offers."""
+"""The exercises' decoders, (rnn, scoring): every RNN and every scorer the model offers."""
 
 
 class Seq2SeqAttentionDecoder(AttentionDecoder):

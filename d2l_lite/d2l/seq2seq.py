@@ -17,7 +17,7 @@ from .attention import SCORERS
 from .train import Module
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
-"""The RNNs an encoder or decoder can be built with, by name (name -> recurrent layer)."""
+"""name -> recurrent layer: the RNNs an encoder or decoder can be built with."""
 
 
 class Encoder(nn.Module):
