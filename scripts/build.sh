@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" != "--no-execute" ]; then
   python scripts/execute_notebooks.py
 fi
-python scripts/export_explorer.py  # the attention explorer's models and runtime, into _static
+python scripts/export_explorer.py  # the attention explorer's models and runtime, into web/explorer
 jupyter-book build . -W -n --keep-going
 echo
 echo "The book is at $(pwd)/_build/html/index.html"

@@ -12,8 +12,8 @@ scores) to ``book/_explorer/`` (committed: the weights are 8-bit, a few MB). It 
 study's trained weights, which stay out of git under ``models/``, and the CPU to itself.
 
 Without arguments it exports the served models as ONNX graphs, with ONNX Runtime Web's files
-from ``node_modules`` (``npm ci``, which ``scripts/setup.sh`` runs), into
-``_static/explorer/``, where the book build copies them from.
+from ``node_modules`` (``npm ci``, which ``scripts/setup.sh`` runs), into ``web/explorer/``,
+which the book build copies as it is (``html_extra_path`` in ``_config.yml``).
 """
 
 import hashlib
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from provenance import REPO, checkout_lock, code_hash  # noqa: E402
 
 SERVED = REPO / "book" / "_explorer"
-STATIC = REPO / "_static" / "explorer"
+STATIC = REPO / "web" / "explorer"
 ARMS = {"additive": "§11.4's decoder, additive scoring", "dot": "scaled dot-product scoring"}
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 CODE = ["d2l_lite/book/explorer.py", "d2l_lite/fast.py", "d2l_lite/d2l/seq2seq.py",

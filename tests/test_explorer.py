@@ -30,7 +30,7 @@ def python_tokens(sentence):
 
 
 def node_tokens(sentences):
-    script = ("import { tokens } from './_static/explorer/tokenize.js';"
+    script = ("import { tokens } from './web/explorer/tokenize.js';"
               "import { readFileSync } from 'node:fs';"
               "const lines = JSON.parse(readFileSync(0, 'utf8'));"
               "process.stdout.write(JSON.stringify(lines.map(tokens)));")

@@ -11,13 +11,13 @@ Run after ``python scripts/export_explorer.py`` and ``jupyter-book build .``.
 import functools
 import http.server
 import json
-import re
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from console import page_errors  # tests/browser/console.py
 
 from d2l_lite.book import explorer
 from d2l_lite.book.long_sentences import translate_by_length
@@ -25,7 +25,7 @@ from d2l_lite.book.long_sentences import translate_by_length
 REPO = Path(__file__).resolve().parents[2]
 HTML = REPO / "_build" / "html"
 SHOTS = REPO / "_build" / "screenshots"
-MODELS = HTML / "_static" / "explorer" / "models"
+MODELS = HTML / "explorer" / "models"
 SENTENCES = ["my grandmother grows tomatoes in her garden .",
              "we missed the last train , so we walked home in the rain .",
              "does your cat like fish ?"]
@@ -56,13 +56,6 @@ def server():
     s = Server()
     yield s
     s.stop()
-
-
-# Console messages that come from the browser and the theme, not from the page: the browser's
-# own request for /favicon.ico (the book has no favicon), and pydata-sphinx-theme resetting an
-# unset light/dark mode to "auto" in a fresh profile.
-NOT_THE_PAGES = re.compile(r'/favicon\.ico - Failed to load resource|'
-                           r'"Got invalid theme mode: \. Resetting to auto\."')
 
 
 def chromium(*extra, javascript=True):
@@ -144,8 +137,7 @@ def test_the_page_translates_as_the_pytorch_model_does(browser, server):
             assert text == " ".join(words)
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "explorer-translation.png"))
-    errors = [e for e in browser.get_log("browser")
-              if e["level"] == "SEVERE" and not NOT_THE_PAGES.search(e["message"])]
+    errors = page_errors(browser)
     assert not errors, errors
 
 

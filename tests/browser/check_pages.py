@@ -1,5 +1,6 @@
 """The rendered book in headless Chromium: every chapter loads, its images load, no cell shows
-an error, the Colab button opens the chapter's .ipynb. Saves a screenshot per page.
+an error, the browser console shows none, the Colab button opens the chapter's .ipynb. Saves a
+screenshot per page.
 
 Run after ``jupyter-book build .``:  pytest tests/browser/check_pages.py
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from console import page_errors  # tests/browser/console.py
 
 REPO = Path(__file__).resolve().parents[2]
 HTML = REPO / "_build" / "html"
@@ -44,6 +46,7 @@ def browser():
     options.binary_location = "/usr/bin/chromium"
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(60)
     yield driver
@@ -51,6 +54,7 @@ def browser():
 
 
 def load(browser, server, page):
+    page_errors(browser)  # what earlier pages wrote
     path = Path(page).with_suffix(".html").as_posix()
     browser.get(f"{server}/{path}")
     browser.execute_script("return document.readyState")  # waits for the load event
@@ -82,6 +86,8 @@ def test_page_renders_with_images_and_without_errors(browser, server, page):
                 break
             time.sleep(0.1)
         assert rendered >= has_math, f"{page}: {has_math} formulas, {rendered} typeset"
+    console = page_errors(b)
+    assert not console, f"{page}: the browser console shows errors: {console}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = b.execute_script("return document.body.scrollHeight")
     b.set_window_size(1280, min(max(height, 800), 12000))
