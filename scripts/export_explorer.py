@@ -8,15 +8,23 @@
 the seed whose model has the best chrF on the study's natural test sentences; rounds its
 weights to 8 bits (``d2l_lite.book.explorer``); measures what the rounding changes on those
 test sentences; and writes the served weights and their description (vocabularies, settings,
-scores) to ``book/_explorer/`` (committed: the weights are 8-bit, a few MB). It needs the
-study's trained weights, which stay out of git under ``models/``, and the CPU to itself.
+scores, and the SHA-256 of the weights file) to ``book/_explorer/`` (committed: the weights
+are 8-bit, a few MB); the export refuses a weights file that its description does not
+record. It needs the study's trained weights, which stay out of git under ``models/``, and
+the CPU to itself.
 
 Without arguments it exports the served models as ONNX graphs, with ONNX Runtime Web's files
 from ``node_modules`` (``npm ci``, which ``scripts/setup.sh`` runs), into ``web/explorer/``,
-which the book build copies as it is (``html_extra_path`` in ``_config.yml``).
+which the book build copies as it is (``html_extra_path`` in ``_config.yml``). Its manifest
+(``models/manifest.json``) gives the page each model's files and its decoding limits, which
+the page reads rather than repeats: ``max_source_tokens``, the longest English sentence the
+study trained on (``max_len`` in ``book/_attention_at_work.json``); ``extra_steps``, as
+``translate_by_length`` decodes at most 2 x (source tokens + 1) + extra_steps tokens, and
+never more than the description's ``num_steps``.
 """
 
 import hashlib
+import inspect
 import json
 import shutil
 import sys
@@ -74,8 +82,7 @@ def choose():
             changed=sum(a != b for a, b in zip(served_text, original_text)) / len(sources),
             chrf_change=test["chrf"] - full_scores["chrf"],
             bleu_change=test["bleu"] - full_scores["bleu"])
-        torch.save({n: packed.get(n, v) for n, v in rounded.items()}, SERVED / f"{arm}.pt")
-        (SERVED / f"{arm}.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+        explorer.save_served(SERVED, meta, {n: packed.get(n, v) for n, v in rounded.items()})
         print(f"{arm}: seed {best['seed']}, chrF {test['chrf']:.1f} (full precision "
               f"{full_scores['chrf']:.1f}), {meta['rounding']['changed']:.1%} of the test "
               f"translations change with 8-bit weights")
@@ -83,18 +90,26 @@ def choose():
 
 def export():
     from d2l_lite.book import explorer
+    from d2l_lite.book.long_sentences import translate_by_length
 
     models = STATIC / "models"
     models.mkdir(parents=True, exist_ok=True)
     manifest = dict(models=[], code_hash=code_hash(CODE))
-    for arm in ARMS:
-        meta = json.loads((SERVED / f"{arm}.json").read_text())
-        weights = torch.load(SERVED / f"{arm}.pt", weights_only=True)
+    study = json.loads((REPO / "book" / "_attention_at_work.json").read_text())["settings"]
+    extra_steps = inspect.signature(translate_by_length).parameters["extra_steps"].default
+    try:  # every pair checked before anything is exported
+        served = {arm: explorer.load_served(SERVED, arm) for arm in ARMS}
+    except explorer.StaleServedModel as error:
+        sys.exit(str(error))
+    for arm, (meta, weights) in served.items():
         explorer.export(explorer.served_model(meta, weights), models, arm)
         shutil.copy(SERVED / f"{arm}.json", models / f"{arm}.json")
-        manifest["models"].append(dict(name=arm, label=meta["label"], meta=f"{arm}.json",
-                                       encoder=f"{arm}.encoder.onnx",
-                                       decoder=f"{arm}.decoder.onnx"))
+        manifest["models"].append(dict(
+            name=arm, label=meta["label"], meta=f"{arm}.json", encoder=f"{arm}.encoder.onnx",
+            decoder=f"{arm}.decoder.onnx",
+            # d2l's build keeps num_steps source tokens, <eos> included: no more are read
+            max_source_tokens=min(study["data"]["max_len"], meta["num_steps"] - 1),
+            extra_steps=extra_steps))
     (models / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     dist = REPO / "node_modules" / "onnxruntime-web" / "dist"
     if not dist.is_dir():
@@ -103,7 +118,8 @@ def export():
     for name in ORT_FILES:
         shutil.copy(dist / name, STATIC / "ort" / name)
     total = sum(p.stat().st_size for p in STATIC.rglob("*") if p.is_file())
-    print(f"exported {len(ARMS)} models into {STATIC.relative_to(REPO)} "
+    print(f"exported {len(ARMS)} models into "
+          f"{STATIC.relative_to(REPO) if STATIC.is_relative_to(REPO) else STATIC} "
           f"({total / 2**20:.1f} MiB with the page's scripts)")
 
 

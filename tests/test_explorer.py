@@ -1,11 +1,16 @@
 """The attention explorer's models and tokeniser: the exported graphs, run by ONNX Runtime, give
 the served PyTorch model's logits, attention weights and greedy translations; the browser's
-tokeniser splits every sentence of the corpus as MTFraEng's preprocessing does. (The page
-itself, and what it downloads, are checked in a browser: tests/browser/check_explorer.py.)"""
+tokeniser splits every sentence of the corpus as MTFraEng's preprocessing does; a served
+model's description records its weights' SHA-256, and a stale pair is refused; the manifest
+gives the page its decoding limits. (The page itself, and what it downloads, are checked in a
+browser: tests/browser/check_explorer.py.)"""
 
+import hashlib
+import inspect
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,7 @@ SERVED = REPO / "book" / "_explorer"
 NODE = shutil.which("node")
 TRICKY = ["İstanbul is far.", "ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ!", "Straße, bitte?", "I ❤ Tom!", "Ǆemal? yes.",
           "a\u00a0!", "b\u202f?", "ﬁne, ﬂy.", "Hello...  world !", "K\u0130LO, Σ.",
-          "one.two,three!four?", "  spaced   out  .  "]
+          "one.two,three!four?", "  spaced   out  .  ", "İİ,", "Sİ. Go!"]
 
 
 def python_tokens(sentence):
@@ -61,14 +66,83 @@ def tiny_model(scoring):
     return meta, explorer.served_model(meta, random_weights(meta))
 
 
-def random_weights(meta):
-    """8-bit weights of a freshly built model (seed 3) of ``meta``'s sizes."""
+def random_weights(meta, seed=3):
+    """8-bit weights of a freshly built model (seed ``seed``) of ``meta``'s sizes."""
     from d2l_lite.book.experiment import make_model
 
-    model = make_model(explorer.ServedData(meta), scoring=meta["scoring"], fast=True, seed=3,
+    model = make_model(explorer.ServedData(meta), scoring=meta["scoring"], fast=True, seed=seed,
                        **meta["hparams"])
     rounded, packed = explorer.rounded_state(model.state_dict())
     return {name: packed.get(name, value) for name, value in rounded.items()}
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_a_served_models_description_records_its_weights_and_a_stale_pair_is_refused(
+        tmp_path):
+    meta = tiny_meta("additive")
+    explorer.save_served(tmp_path, meta, random_weights(meta))
+    written = json.loads((tmp_path / "additive.json").read_text())
+    assert written["weights_sha256"] == sha256(tmp_path / "additive.pt")
+    loaded, weights = explorer.load_served(tmp_path, "additive")
+    assert loaded == written and weights.keys() == random_weights(meta).keys()
+    # other weights written over the .pt, the description left as it was
+    torch.save(random_weights(meta, seed=4), tmp_path / "additive.pt")
+    with pytest.raises(explorer.StaleServedModel, match=r"export_explorer\.py --choose"):
+        explorer.load_served(tmp_path, "additive")
+    # a description that records no hash at all
+    del written["weights_sha256"]
+    (tmp_path / "additive.json").write_text(json.dumps(written))
+    with pytest.raises(explorer.StaleServedModel, match=r"export_explorer\.py --choose"):
+        explorer.load_served(tmp_path, "additive")
+
+
+def test_the_export_refuses_weights_that_their_description_does_not_record(tmp_path,
+                                                                         monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import export_explorer
+
+    served, static = tmp_path / "served", tmp_path / "static"
+    served.mkdir()
+    for arm in export_explorer.ARMS:  # pairs as --choose writes them
+        meta = dict(tiny_meta(arm), label=arm)
+        torch.save(random_weights(meta), served / f"{arm}.pt")
+        meta["weights_sha256"] = sha256(served / f"{arm}.pt")
+        (served / f"{arm}.json").write_text(json.dumps(meta))
+    torch.save(random_weights(tiny_meta("dot"), seed=4), served / "dot.pt")  # a stale .pt
+    monkeypatch.setattr(export_explorer, "SERVED", served)
+    monkeypatch.setattr(export_explorer, "STATIC", static)
+    with pytest.raises(SystemExit, match=r"dot\.pt.*export_explorer\.py --choose"):
+        export_explorer.export()
+
+
+@pytest.mark.skipif(not (REPO / "node_modules" / "onnxruntime-web").is_dir(),
+                    reason="no node_modules (npm ci, which scripts/setup.sh runs, installs it)")
+def test_the_manifest_gives_the_page_each_models_decoding_limits(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import export_explorer
+
+    served, static = tmp_path / "served", tmp_path / "static"
+    served.mkdir()
+    study = json.loads((REPO / "book" / "_attention_at_work.json").read_text())["settings"]
+    num_steps = {"additive": 3 * study["data"]["max_len"], "dot": study["data"]["max_len"]}
+    for arm in export_explorer.ARMS:
+        meta = dict(tiny_meta(arm), label=arm, num_steps=num_steps[arm])
+        explorer.save_served(served, meta, random_weights(meta))
+    monkeypatch.setattr(export_explorer, "SERVED", served)
+    monkeypatch.setattr(export_explorer, "STATIC", static)
+    export_explorer.export()
+    entries = {m["name"]: m for m in
+               json.loads((static / "models" / "manifest.json").read_text())["models"]}
+    # the longest sentence the study trained on, unless the description keeps fewer steps
+    # (d2l's build keeps num_steps source tokens, <eos> included)
+    assert entries["additive"]["max_source_tokens"] == study["data"]["max_len"]
+    assert entries["dot"]["max_source_tokens"] == num_steps["dot"] - 1
+    for entry in entries.values():  # the page decodes as translate_by_length does
+        assert entry["extra_steps"] == inspect.signature(
+            translate_by_length).parameters["extra_steps"].default
 
 
 class Onnx:
@@ -155,14 +229,23 @@ def test_rounding_to_8_bits_keeps_each_row_within_half_a_step():
                                                "--choose makes them)")
 @pytest.mark.parametrize("name", ["additive", "dot"])
 def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
-    meta = json.loads((SERVED / f"{name}.json").read_text())
-    weights = torch.load(SERVED / f"{name}.pt", weights_only=True)
+    meta, weights = explorer.load_served(SERVED, name)
     model = explorer.served_model(meta, weights)
     explorer.export(model, tmp_path, name)
     sentences = ["i'm home .", "she bought a red bicycle for her brother last week .",
                  "the teacher asked us to read the book before the end of the month , but "
                  "nobody did it .", "zorblax is a word nobody knows ."]
     check_against_pytorch(meta, model, tmp_path, sentences)
+
+
+@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
+                                               "--choose makes them)")
+@pytest.mark.parametrize("name", ["additive", "dot"])
+def test_the_committed_weights_are_those_their_description_records(name):
+    meta = json.loads((SERVED / f"{name}.json").read_text())
+    assert meta.get("weights_sha256") == sha256(SERVED / f"{name}.pt"), (
+        f"book/_explorer/{name}.pt is not the file book/_explorer/{name}.json describes: run "
+        f"python scripts/export_explorer.py --choose")
 
 
 @pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "

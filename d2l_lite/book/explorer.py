@@ -15,11 +15,19 @@ them inside the graph (``torch.nn.utils.parametrize``), so the files hold a quar
 float32 bytes. ``tests/test_explorer.py`` checks that the graphs, run by ONNX Runtime, give the
 served model's logits and attention weights, and the same greedy translations.
 
+**Files.** A served model is a pair in ``book/_explorer/``: ``<name>.pt``, its 8-bit weights,
+and ``<name>.json``, its description, which records the SHA-256 of the ``.pt`` it was written
+with (``weights_sha256``). ``save_served`` writes a pair; ``load_served`` reads one and refuses
+a ``.pt`` that is not the one its description records.
+
 Shapes: L layers, H hidden size, E embedding size, K source tokens, V vocabulary size.
 """
 
 import copy
+import hashlib
+import json
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -85,6 +93,46 @@ def served_model(meta, weights):
              for name, value in weights.items()}
     model.load_state_dict(state)
     return model.eval()
+
+
+class StaleServedModel(ValueError):
+    """A served model's weights are not the file its description records."""
+
+
+def file_sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_served(folder, meta, weights):
+    """Write the served model ``meta["name"]`` into ``folder``: its 8-bit ``weights``
+    (``<name>.pt``), then its description ``meta`` (``<name>.json``) with the SHA-256 of that
+    ``.pt`` added as ``weights_sha256``."""
+    folder = Path(folder)
+    torch.save(weights, folder / f"{meta['name']}.pt")
+    meta["weights_sha256"] = file_sha256(folder / f"{meta['name']}.pt")
+    (folder / f"{meta['name']}.json").write_text(
+        json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
+
+
+def load_served(folder, name):
+    """The served model ``name``'s description and 8-bit weights, read from ``folder``
+    (``<name>.json`` and ``<name>.pt``); raises ``StaleServedModel`` where the ``.pt`` is not
+    the file the description records."""
+    folder = Path(folder)
+    described, weights = folder / f"{name}.json", folder / f"{name}.pt"
+    meta = json.loads(described.read_text())
+    recorded, actual = meta.get("weights_sha256"), file_sha256(weights)
+    if recorded is None:
+        raise StaleServedModel(
+            f"{described} records no weights_sha256, so nothing says that {weights} is the "
+            f"file it describes: run python scripts/export_explorer.py --choose to write the "
+            f"pair again")
+    if recorded != actual:
+        raise StaleServedModel(
+            f"{weights} (SHA-256 {actual}) is not the file {described} describes (SHA-256 "
+            f"{recorded}): one of the two is stale. Run python scripts/export_explorer.py "
+            f"--choose to write the pair again")
+    return meta, torch.load(weights, weights_only=True)
 
 
 class Dequantized(nn.Module):

@@ -1,9 +1,11 @@
 """The attention explorer in headless Chromium, on the built book served over loopback: it
 translates sentences that no chapter shows exactly as the served PyTorch model does (the same
-tokens and attention weights), refuses empty and over-long input with a message, shows what is
-typed as text and never as HTML, loads without console errors, keeps working with the server
-gone once loaded, downloads less than 25 MiB, and says so when JavaScript or WebAssembly is
-missing. Saves a screenshot.
+tokens and attention weights), keeps a long paste whole and refuses empty and over-long input
+with a message (the limit is the one the exported manifest gives), shows what is typed as text
+and never as HTML, loads without console errors, names a file it cannot load and says what to
+do, keeps working with the server gone once loaded, makes no request off the page's origin,
+downloads less than 25 MiB, and says so when JavaScript or WebAssembly is missing. Saves a
+screenshot.
 
 Run after ``python scripts/export_explorer.py`` and ``jupyter-book build .``.
 """
@@ -14,6 +16,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import torch
@@ -35,10 +38,23 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-dev-shm-usage", "--window-size=1280,1000"]
 
 
+class Handler(http.server.SimpleHTTPRequestHandler):
+    missing = ()  # paths (from the site's root) answered 404, as if the file were not there
+
+    def do_GET(self):
+        if urlsplit(self.path).path in self.missing:
+            self.send_error(404, "File not found")
+        else:
+            super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
 class Server:
-    def __init__(self):
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-        handler.log_message = lambda *args: None
+    def __init__(self, missing=()):
+        handler = functools.partial(type("Missing", (Handler,), {"missing": tuple(missing)}),
+                                    directory=str(HTML))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/book/explorer.html"
@@ -113,10 +129,23 @@ def translate(browser, sentence, model=None):
                              "'explorer-status').dataset.kind === 'error' && 'error')")
 
 
+def manifest():
+    return json.loads((MODELS / "manifest.json").read_text())
+
+
 def pytorch(name):
-    meta = json.loads((MODELS / f"{name}.json").read_text())
-    weights = torch.load(REPO / "book" / "_explorer" / f"{name}.pt", weights_only=True)
+    meta, weights = explorer.load_served(REPO / "book" / "_explorer", name)
+    built = json.loads((MODELS / f"{name}.json").read_text())
+    assert built == meta, (f"the built explorer's {name} model is not book/_explorer/{name}: "
+                           f"run python scripts/export_explorer.py and jupyter-book build .")
     return meta, explorer.served_model(meta, weights)
+
+
+def type_into_the_input(browser, sentence):
+    """Type (or paste) ``sentence`` into the emptied input as a reader would."""
+    field = browser.find_element("id", "explorer-input")
+    field.clear()
+    field.send_keys(sentence)
 
 
 def test_the_page_translates_as_the_pytorch_model_does(browser, server):
@@ -154,11 +183,67 @@ def test_the_whole_download_stays_small_enough_for_a_phone(browser, server):
 
 def test_empty_and_over_long_input_get_a_clear_message(browser, server):
     open_explorer(browser, server)
+    limit = manifest()["models"][0]["max_source_tokens"]
     for sentence, message in (("   ", "Type an English sentence first."),
-                              ("word " * 45, "the models read at most 40")):
+                              ("word " * (limit + 5), f"the models read at most {limit}")):
         assert translate(browser, sentence) == "error"
         status = browser.find_element("id", "explorer-status").text
         assert message in status, status
+
+
+def test_a_long_paste_is_kept_whole_and_one_over_the_limit_is_refused_with_a_message(
+        browser, server):
+    open_explorer(browser, server)
+    limit = manifest()["models"][0]["max_source_tokens"]  # the menu's first model
+    longest = " ".join(["extraordinary"] * (limit - 1) + ["."])  # the most the models read
+    assert len(longest) > 400  # longer than an input's usual cap
+    type_into_the_input(browser, longest)
+    assert browser.find_element("id", "explorer-input").get_attribute("value") == longest
+    browser.find_element("id", "explorer-translate").click()
+    result = wait_for(browser, "return window.explorerResult || (document.getElementById("
+                               "'explorer-status').dataset.kind === 'error' && 'error')")
+    assert result != "error", browser.execute_script(STATUS)
+    assert result["tokens"] == longest.split()  # all of it translated, nothing cut
+    too_long = "extraordinary " + longest
+    type_into_the_input(browser, too_long)
+    assert browser.find_element("id", "explorer-input").get_attribute("value") == too_long
+    browser.execute_script("window.explorerResult = undefined;")
+    browser.find_element("id", "explorer-translate").click()
+    status = wait_for(browser, "const s = document.getElementById('explorer-status');"
+                               "return s.dataset.kind === 'error' && s.textContent")
+    assert f"That is {limit + 1} tokens" in status and f"at most {limit}" in status, status
+    assert browser.execute_script("return window.explorerResult") is None
+
+
+@pytest.mark.parametrize("missing", ["manifest.json", "dot.json", "additive.decoder.onnx"])
+def test_a_file_that_cannot_be_loaded_is_named_with_what_to_do(missing, browser):
+    s = Server(missing=[f"/explorer/models/{missing}"])
+    try:
+        browser.get(s.url)
+        status = wait_for(browser, "const s = document.getElementById('explorer-status');"
+                                   "return s.dataset.kind === 'error' && s.textContent")
+    finally:
+        s.stop()
+    assert f"models/{missing}" in status and "404" in status, status
+    assert "python scripts/export_explorer.py" in status, status  # what to do
+    assert "Unexpected token" not in status, status
+
+
+def test_every_request_stays_on_the_pages_origin(browser, server):
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",  # keep every entry
+                            {"source": "performance.setResourceTimingBufferSize(100000);"})
+    open_explorer(browser, server)
+    for name in ("additive", "dot"):
+        result = translate(browser, "the door is open .", model=name)
+        assert result != "error", browser.execute_script(STATUS)
+    origin, urls = browser.execute_script(
+        "return [location.origin, performance.getEntriesByType('resource').map(e => e.name)]")
+    fetched = {urlsplit(url).path for url in urls}
+    for entry in manifest()["models"]:  # the models were fetched, and are among the entries
+        assert {f"/explorer/models/{entry[k]}" for k in ("meta", "encoder", "decoder")} <= fetched
+    elsewhere = [url for url in urls if f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+                 != origin]
+    assert not elsewhere, f"requests off the page's origin {origin}: {elsewhere}"
 
 
 def test_what_is_typed_is_shown_as_text_never_as_html(browser, server):

@@ -4,12 +4,13 @@
 //
 // The models are two ONNX graphs each (d2l_lite/book/explorer.py): one step of the encoder,
 // called once per source token, and one step of the decoder, called once per generated token.
+// Their decoding limits (the longest sentence a model reads, how many tokens it may generate)
+// come from the manifest and the models' descriptions that scripts/export_explorer.py writes.
 // Everything typed is shown as text, never as HTML.
 
 import { tokens as tokenize } from "./tokenize.js";
 
 const HERE = new URL(".", import.meta.url);
-const MAX_TOKENS = 40; // the longest sentences the models were trained on, in English tokens
 const REDS = ["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d",
   "#a50f15", "#67000d"]; // matplotlib's "Reds", which the chapters' heatmaps use
 
@@ -23,12 +24,40 @@ const page = {
   translation: document.getElementById("explorer-translation"),
   map: document.getElementById("explorer-map"),
 };
-const loaded = new Map(); // model name -> {meta, encoder, decoder, srcIndex}
+const loaded = new Map(); // model name -> {entry, meta, encoder, decoder, srcIndex}
 let manifest = null;
+const REBUILD = "Reload the page; if this comes back, this copy of the book was built without the " +
+  "explorer's files: python scripts/export_explorer.py exports them before the book is built.";
+
+// A file of the explorer (a path under explorer/), fetched; an error naming the file and saying
+// what to do when it cannot be, rather than the parser's complaint about an error page.
+async function fetchFile(path) {
+  const url = new URL(path, HERE);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new Error(`${path} could not be loaded (${error.message}). ${REBUILD}`);
+  }
+  if (!response.ok) {
+    throw new Error(`${path} could not be loaded (HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}). ${REBUILD}`);
+  }
+  return response;
+}
+
+async function fetchJson(path) {
+  const response = await fetchFile(path);
+  try {
+    return await response.json();
+  } catch (error) {
+    throw new Error(`${path} is not the JSON file the explorer expects (${error.message}). ${REBUILD}`);
+  }
+}
 
 function say(message, kind = "info") {
   page.status.textContent = message;
   page.status.dataset.kind = kind;
+  delete page.status.dataset.cause;
 }
 
 function color(weight) {
@@ -41,14 +70,15 @@ function color(weight) {
 async function loadModel(name) {
   if (loaded.has(name)) return loaded.get(name);
   const entry = manifest.models.find((m) => m.name === name);
-  const meta = await (await fetch(new URL(`models/${entry.meta}`, HERE))).json();
+  const meta = await fetchJson(`models/${entry.meta}`);
   const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const [encoder, decoder] = await Promise.all([
-    ort.InferenceSession.create(new URL(`models/${entry.encoder}`, HERE).href, options),
-    ort.InferenceSession.create(new URL(`models/${entry.decoder}`, HERE).href, options),
-  ]);
+  const session = async (file) => {
+    const bytes = new Uint8Array(await (await fetchFile(`models/${file}`)).arrayBuffer());
+    return ort.InferenceSession.create(bytes, options);
+  };
+  const [encoder, decoder] = await Promise.all([session(entry.encoder), session(entry.decoder)]);
   const srcIndex = new Map(meta.src_vocab.map((t, i) => [t, i]));
-  const model = { meta, encoder, decoder, srcIndex };
+  const model = { entry, meta, encoder, decoder, srcIndex };
   loaded.set(name, model);
   return model;
 }
@@ -56,7 +86,7 @@ async function loadModel(name) {
 // Greedy translation of a token list, as d2l_lite's predict_step does it; returns the source
 // tokens as the model sees them, the translation and the attention weights (one row per step).
 export async function translate(model, sourceTokens) {
-  const { meta, encoder, decoder, srcIndex } = model;
+  const { entry, meta, encoder, decoder, srcIndex } = model;
   const unk = srcIndex.get("<unk>");
   const seen = [...sourceTokens, "<eos>"];
   const ids = seen.map((t) => (srcIndex.has(t) ? srcIndex.get(t) : unk));
@@ -74,7 +104,7 @@ export async function translate(model, sourceTokens) {
   const eos = tgt.indexOf("<eos>");
   const words = [];
   const weights = [];
-  const steps = Math.min(meta.num_steps, 2 * ids.length + 10);
+  const steps = Math.min(meta.num_steps, 2 * ids.length + entry.extra_steps);
   for (let t = 0; t < steps; t += 1) {
     const step = await decoder.run({
       token: new ort.Tensor("int64", BigInt64Array.of(BigInt(token)), [1]), state, enc_outputs: encOutputs,
@@ -146,15 +176,33 @@ function describe(meta) {
     `${(100 * q.changed).toFixed(1)}% of those test translations change (chrF ${q.chrf_change >= 0 ? "+" : ""}${q.chrf_change.toFixed(2)}).`;
 }
 
+// What is wrong with a sentence's tokens for the chosen model, or null: the input has no
+// length cap, so a long paste arrives whole and is refused here, with a message.
+function tooLong(toks) {
+  const limit = manifest.models.find((m) => m.name === page.model.value).max_source_tokens;
+  if (toks.length <= limit) return null;
+  return `That is ${toks.length} tokens; the models read at most ${limit} (punctuation counts). Try a shorter sentence.`;
+}
+
+// As the reader types or pastes: the same message at once, taken back once the sentence fits.
+function onInput() {
+  const problem = tooLong(tokenize(page.input.value));
+  if (problem) {
+    say(problem, "error");
+    page.status.dataset.cause = "length";
+  } else if (page.status.dataset.cause === "length") {
+    say("Ready.", "ready");
+  }
+}
+
 async function onSubmit(event) {
   event.preventDefault();
   const sentence = page.input.value;
   if (/[\t\r\n]/.test(sentence)) return say("Type one sentence, without tabs or line breaks.", "error");
   const toks = tokenize(sentence);
   if (toks.length === 0) return say("Type an English sentence first.", "error");
-  if (toks.length > MAX_TOKENS) {
-    return say(`That is ${toks.length} tokens; the models read at most ${MAX_TOKENS} (punctuation counts). Try a shorter sentence.`, "error");
-  }
+  const problem = tooLong(toks);
+  if (problem) return say(problem, "error");
   page.button.disabled = true;
   say("Translating…");
   try {
@@ -173,14 +221,21 @@ async function onSubmit(event) {
 }
 
 async function start() {
-  if (typeof WebAssembly !== "object" || typeof ort === "undefined") {
+  if (typeof WebAssembly !== "object") {
     say("This page needs WebAssembly and JavaScript, which this browser does not offer: the explorer cannot run here.", "error");
+    return;
+  }
+  if (typeof ort === "undefined") {
+    say(`The explorer could not load its runtime, ort/ort.wasm.min.js. ${REBUILD}`, "error");
     return;
   }
   ort.env.wasm.numThreads = 1; // single-threaded: no special headers needed on any static host
   ort.env.wasm.wasmPaths = new URL("ort/", HERE).href;
   try {
-    manifest = await (await fetch(new URL("models/manifest.json", HERE))).json();
+    manifest = await fetchJson("models/manifest.json");
+    if (!manifest.models.every((m) => Number.isInteger(m.max_source_tokens) && Number.isInteger(m.extra_steps))) {
+      throw new Error(`models/manifest.json gives no decoding limits: it is older than the page's scripts. ${REBUILD}`);
+    }
     for (const m of manifest.models) {
       const option = document.createElement("option");
       option.value = m.name;
@@ -195,6 +250,7 @@ async function start() {
     await Promise.all(manifest.models.map((m) => loadModel(m.name))); // then no network is needed
     describe((await loadModel(page.model.value)).meta);
     page.form.addEventListener("submit", onSubmit);
+    page.input.addEventListener("input", onInput);
     page.button.disabled = false;
     say("Ready.", "ready");
     window.explorerReady = true;
