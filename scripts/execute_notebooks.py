@@ -20,7 +20,6 @@ import datetime
 import hashlib
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import jupytext
 import nbclient
 import nbformat
 import yaml
-from install_spec import without_pin
+from install_spec import pinned_files, without_pin
 from jupyter_client.manager import KernelManager
 from provenance import checkout_lock, commit_and_dirty, machine, package_files
 
@@ -38,7 +37,6 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 RECORD = BOOK / "_execution.json"
 PACKAGE = REPO / "d2l_lite"
-RESULTS_FILE = re.compile(r"\b_[a-z0-9_]+\.json\b")
 IMPORTED = ("import json as _json, sys as _sys\n"
             "print(_json.dumps(sorted({getattr(_m, '__file__', None) or '' for _m in "
             "list(_sys.modules.values()) if _m.__name__.split('.')[0] == 'd2l_lite'})))")
@@ -51,11 +49,11 @@ def chapters():
 
 
 def results_files(name):
-    """The results files (``book/_*.json``) that chapter ``name`` names, and so reads; the
-    execution record itself aside (the Reproducibility page reads it, and it changes with
-    every run)."""
-    found = set(RESULTS_FILE.findall((BOOK / f"{name}.md").read_text())) - {RECORD.name}
-    return sorted(f"book/{f}" for f in found)
+    """The repository files that chapter ``name`` reads: those its setup cell pins, the
+    execution record aside (the Reproducibility page reads it, and it changes with every
+    run)."""
+    found = set(pinned_files((BOOK / f"{name}.md").read_text()))
+    return sorted(found - {"book/_execution.json"})
 
 
 def source_hash(name, modules):

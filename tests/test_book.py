@@ -2,7 +2,10 @@
 with PNG figures and no errors; the toc names the .ipynb. (``jupytext --diff`` cannot gate
 this: it exits 0 even when a pair differs.)"""
 
+import ast
+import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -68,7 +71,7 @@ def test_toc_names_every_notebook_chapter_with_its_ipynb_extension():
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
 def test_chapter_starts_by_making_d2l_lite_importable(md):
     first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
-    assert 'find_spec("d2l_lite")' in first_code.source or md.stem == "reproducibility"
+    assert 'find_spec("d2l_lite")' in first_code.source
 
 
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
@@ -111,7 +114,7 @@ def too_shallow_to_tell(ref):
 def test_every_chapter_installs_one_commit_of_this_repository_in_colab():
     _, install_spec = _scripts()
     specs = install_spec.pinned_specs()
-    assert set(specs) == {p.stem for p in PAIRED} - {"reproducibility"}, specs
+    assert set(specs) == {p.stem for p in PAIRED}, specs
     assert len(set(specs.values())) == 1, f"the chapters install different specs: {specs}"
     match = install_spec.SPEC.match(next(iter(specs.values())))
     assert match, (f"{specs}: not 'd2l_lite @ git+<url>@<commit>': run python "
@@ -200,7 +203,8 @@ def test_the_source_hash_follows_the_chapter_the_imported_modules_and_results(tm
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path / "book")
     (tmp_path / "d2l_lite").mkdir()
     (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "x.md").write_text("# x\nreads _results.json\n")
+    pins = '    "book/_results.json": ("", ""),\n'
+    (tmp_path / "book" / "x.md").write_text(f"# x\n{pins}")
     (tmp_path / "book" / "_results.json").write_text("{}")
     (tmp_path / "d2l_lite" / "unused.py").write_text("x = 1\n")
     modules = ["d2l_lite/m.py"]
@@ -215,7 +219,7 @@ def test_the_source_hash_follows_the_chapter_the_imported_modules_and_results(tm
     hashes.append(execute_notebooks.source_hash("x", modules))
     (tmp_path / "book" / "_results.json").write_text('{"a": 1}')
     hashes.append(execute_notebooks.source_hash("x", modules))
-    (tmp_path / "book" / "x.md").write_text("# x, edited\nreads _results.json\n")
+    (tmp_path / "book" / "x.md").write_text(f"# x, edited\n{pins}")
     hashes.append(execute_notebooks.source_hash("x", modules))
     assert hashes[0] == hashes[1] and hashes[3] == hashes[4]
     assert len({hashes[1], hashes[2], hashes[3], hashes[5], hashes[6]}) == 5
@@ -226,12 +230,90 @@ def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, m
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path)
     text = (BOOK / "lstm.md").read_text()
     hashes, ids = [], []
-    for ref in ("a" * 40, "b" * 40):
-        (tmp_path / "lstm.md").write_text(install_spec.PIN_LINE.sub(
-            f'D2L_LITE = "{install_spec.spec(ref)}"', text))
+    for ref in ("a" * 40, "b" * 40):  # the package's pin, the files' pins and their URL
+        pins = {"book/_reversal.json": (ref, ref[:32] * 2)}
+        cell = install_spec.setup_cell(install_spec.spec(ref), pins,
+                                       url=f"https://example.org/{ref}")
+        (tmp_path / "lstm.md").write_text(install_spec.replace_setup(text, cell))
         hashes.append(execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]))
         nb = execute_notebooks.stable_ids(jupytext.read(tmp_path / "lstm.md"))
         ids.append([c.id for c in nb.cells])
     assert hashes[0] == hashes[1] and ids[0] == ids[1]
     (tmp_path / "lstm.md").write_text(text.replace("Exercise 1", "Exercise one"))
     assert execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]) != hashes[0]
+
+
+def code_cells(md):
+    """The chapter's code cells, IPython's magics blanked so that ``ast`` can read them."""
+    return [re.sub(r"^\s*[%!].*$", "", c.source, flags=re.M)
+            for c in jupytext.read(md).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
+def test_every_setup_cell_is_the_one_install_spec_writes_with_the_chapters_pins(md):
+    _, install_spec = _scripts()
+    text = md.read_text()
+    setup = jupytext.read(md).cells[[c.cell_type for c in jupytext.read(md).cells].index("code")]
+    expected = install_spec.setup_cell(install_spec.PIN_LINE.search(text)["spec"],
+                                       install_spec.pinned_files(text), install_spec.files_url())
+    assert setup.source == expected, (f"{md.name}'s setup cell is not install_spec's: run python "
+                                      f"scripts/install_spec.py --write")
+    assert "remove-cell" in setup.metadata.get("tags", [])
+    assert install_spec.files_url().startswith("https://")
+
+
+@pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
+def test_a_chapter_reads_repository_files_only_through_its_pins(md):
+    """Every string of a chapter's code that names a file of the repository is the argument
+    of ``repository.path``, and every pinned file is read: a chapter opened in Colab, with no
+    checkout beside it, then finds each file it reads."""
+    _, install_spec = _scripts()
+    pinned = set(install_spec.pinned_files(md.read_text()))
+    read = set()
+    for source in code_cells(md)[1:]:
+        tree = ast.parse(source)
+        through_pins = {id(node.args[0]) for node in ast.walk(tree)
+                        if isinstance(node, ast.Call) and ast.unparse(node.func) ==
+                        "repository.path" and node.args}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            value = node.value
+            names_a_file = (value and "\n" not in value and len(value) < 200 and any(
+                (folder / value).is_file() for folder in (REPO, BOOK)))
+            looks_like_one = re.fullmatch(r"[\w./-]*\.(json|pt|npz|npy|pkl|csv|txt|onnx)",
+                                          value)
+            if id(node) in through_pins:
+                read.add(value)
+            else:
+                assert not (names_a_file or looks_like_one), (
+                    f"{md.name} reads {value!r} other than through repository.path: a chapter "
+                    f"opened in Colab has no checkout beside it")
+    assert read <= pinned, f"{md.name} reads {sorted(read - pinned)} without pinning them"
+    assert pinned <= read, f"{md.name} pins {sorted(pinned - read)} but never reads them"
+
+
+@pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
+def test_the_pinned_files_are_the_trees_at_commits_of_main(md):
+    _, install_spec = _scripts()
+    for path, (commit, sha256) in install_spec.pinned_files(md.read_text()).items():
+        redo = f"commit {path}, then run python scripts/install_spec.py --write"
+        assert commit and sha256, f"{md.name} has an empty pin for {path}: {redo}"
+        if message := too_shallow_to_tell(commit):
+            pytest.fail(message)
+        assert git("merge-base", "--is-ancestor", commit, "HEAD", check=False).returncode == 0, (
+            f"{md.name} pins {path} at {commit}, not in the history of HEAD: {redo}")
+        at_commit = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO,
+                                   capture_output=True, check=True).stdout
+        assert hashlib.sha256(at_commit).hexdigest() == sha256, (
+            f"{md.name} pins {path} with a SHA-256 other than its content at {commit}: {redo}")
+        assert hashlib.sha256((REPO / path).read_bytes()).hexdigest() == sha256, (
+            f"{path} changed since the commit {md.name} pins: {redo}")
+
+
+def test_readmes_colab_table_is_the_one_install_spec_writes():
+    _, install_spec = _scripts()
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("<!-- colab:start -->\n")[1].split("\n<!-- colab:end -->")[0]
+    assert table == install_spec.colab_table(), (
+        "README's Colab table is out of date: run python scripts/install_spec.py --write")

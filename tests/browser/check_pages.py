@@ -1,6 +1,6 @@
 """The rendered book in headless Chromium: every chapter loads, its images load, no cell shows
-an error, the browser console shows none, the Colab button opens the chapter's .ipynb. Saves a
-screenshot per page.
+an error, the browser console shows none, the Colab button opens the chapter's .ipynb at main
+(a ref every clone of main has). Saves a screenshot per page.
 
 Run after ``jupyter-book build .``:  pytest tests/browser/check_pages.py
 """
@@ -105,4 +105,16 @@ def test_colab_button_opens_the_chapters_notebook(browser, server, page):
         "return Array.from(document.querySelectorAll('a')).map(a => a.href)"
         ".filter(h => h.includes('colab.research.google.com'))")
     assert links, f"{page}: no Colab link"
-    assert all(link.endswith("/" + page) for link in links), links
+    config = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
+    repo = config["url"].removeprefix("https://github.com/")
+    ref = config["branch"]
+    assert all(link == f"https://colab.research.google.com/github/{repo}/blob/{ref}/{page}"
+               for link in links), links
+    # a ref that every clone of main has: main itself, or a commit of its history
+    import subprocess
+
+    has = subprocess.run(["git", "merge-base", "--is-ancestor", ref, "HEAD"], cwd=REPO,
+                         capture_output=True)
+    assert ref == "main" or has.returncode == 0, (
+        f"the Colab buttons open {ref}, which is neither main nor in main's history: set "
+        f"repository.branch in _config.yml to main")
