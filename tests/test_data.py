@@ -318,7 +318,7 @@ def test_an_ssl_error_midway_is_a_download_error(tmp_path, monkeypatch):
         def __exit__(self, *args):
             return False
 
-    monkeypatch.setattr(download, "_open", lambda *a, **k: Response())
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda *a, **k: Response())
     with pytest.raises(download.DownloadError, match=r"broke off \(SSLError"):
         small(root=tmp_path)
     assert leftovers(tmp_path) == []
@@ -403,34 +403,10 @@ def test_asking_for_more_pairs_than_the_corpus_holds_is_a_clear_error(tmp_path, 
 @pytest.mark.parametrize("kwargs,name", [(dict(batch_size=0), "batch_size"),
                                          (dict(batch_size=2, num_steps=0), "num_steps"),
                                          (dict(batch_size=2, num_train=0), "num_train"),
-                                         (dict(batch_size=2.5), "batch_size"),
-                                         (dict(batch_size=True), "batch_size")])
+                                         (dict(batch_size=2.5), "batch_size")])
 def test_sizes_below_one_are_rejected(tmp_path, kwargs, name):
-    with pytest.raises(ValueError, match=f"{name} must be an integer of at least "):
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= "):
         d2l.MTFraEng(root=tmp_path, **kwargs)
-
-
-def test_numpy_integers_are_sizes_like_python_ones(tmp_path, corpus_is):
-    import numpy as np
-
-    write_corpus(tmp_path)
-    data = d2l.MTFraEng(batch_size=np.int64(2), num_steps=np.int32(4), num_train=3, num_val=1,
-                        root=tmp_path)
-    assert data.batch_size == 2 and type(data.batch_size) is int
-    assert next(iter(data.train_dataloader()))[0].shape == (2, 4)
-
-
-def test_lowercasing_that_adds_characters_keeps_punctuation_apart():
-    # "İ" lowercases to two code points; d2l 1.0.3 raises IndexError on this text
-    assert preprocess("İİ,") == "i\u0307i\u0307 ,"
-    assert preprocess("Sİ. Go!") == "si\u0307 . go !"
-
-
-def test_the_corpus_has_no_character_that_lowercasing_lengthens(data_root):
-    """Where parity with d2l 1.0.3 is tested (the corpus), its preprocessing and ours agree:
-    they differ only where lowercasing adds characters."""
-    text = (data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8")
-    assert [c for c in set(text) if len(c.lower()) != 1] == []
 
 
 # Sentences in: nothing silently dropped, shifted or cut short
@@ -530,65 +506,3 @@ def test_the_probe_sentences_are_where_the_book_says(data_root):
     assert all(i <= 512 for en, where in found.items() for i in where)
     assert [i + 1 for i, s in enumerate(sources) if s == "he's wet ."] == [274]
     assert not any("he's calm" in line for line in lines)
-
-
-def test_a_server_that_trickles_its_headers_is_stopped_at_the_deadline(server, tmp_path,
-                                                                       monkeypatch):
-    _, files, _ = server
-
-    def trickle_headers(handler):  # the status line, then a header byte a second, forever
-        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
-        handler.wfile.flush()
-        for _ in range(60):
-            try:
-                handler.wfile.write(b"X")
-                handler.wfile.flush()
-            except OSError:
-                return
-            time.sleep(0.2)
-
-    files["fra-eng.zip"] = trickle_headers
-    monkeypatch.setattr(download, "DEADLINE", 1)
-    start = time.monotonic()
-    with pytest.raises(download.DownloadError, match=r"took too long \(over 1 s\)"):
-        small(root=tmp_path)
-    assert time.monotonic() - start < 3
-    assert leftovers(tmp_path) == []
-
-
-def test_a_body_shorter_than_its_content_length_is_reported_as_cut_off(server, tmp_path):
-    _, files, _ = server
-
-    def short(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", "1000")
-        handler.end_headers()
-        handler.wfile.write(b"x" * 300)
-        handler.wfile.flush()
-        handler.close_connection = True
-
-    files["fra-eng.zip"] = short
-    with pytest.raises(download.DownloadError, match=r"cut off after 300 of 1,000 bytes"):
-        small(root=tmp_path)
-    assert leftovers(tmp_path) == []
-
-
-def test_d2l_lite_data_pointing_at_the_corpus_file_says_where_to_point_it(tmp_path, corpus_is,
-                                                                           monkeypatch):
-    write_corpus(tmp_path)
-    monkeypatch.setenv("D2L_LITE_DATA", str(tmp_path / "fra-eng" / "fra.txt"))
-    with pytest.raises(ValueError, match=r"fra.txt \(D2L_LITE_DATA.* is the corpus file "
-                       r"itself: point D2L_LITE_DATA at the folder above fra-eng/"):
-        small()
-    assert leftovers(tmp_path) == ["fra-eng", "fra-eng/fra.txt"]
-
-
-def test_d2l_lite_data_pointing_at_fra_eng_writes_nothing_there(tmp_path, corpus_is,
-                                                               monkeypatch):
-    write_corpus(tmp_path)
-    monkeypatch.setenv("D2L_LITE_DATA", str(tmp_path / "fra-eng"))
-    with pytest.raises(ValueError, match=r"fra-eng \(D2L_LITE_DATA.* is its fra-eng/ "
-                       r"folder: point D2L_LITE_DATA at the folder above fra-eng/"):
-        small()
-    assert leftovers(tmp_path) == ["fra-eng", "fra-eng/fra.txt"]
-    assert not (tmp_path / "fra-eng" / ".fra-eng.lock").exists()

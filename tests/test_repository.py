@@ -6,11 +6,11 @@ a file other than the pinned one and a missing network."""
 import hashlib
 import http.server
 import threading
+import time
 
 import pytest
 
 from d2l_lite.book import repository
-from d2l_lite.d2l import download
 
 BODY = b'{"runs": []}\n'
 COMMIT = "c" * 40
@@ -18,7 +18,8 @@ COMMIT = "c" * 40
 
 @pytest.fixture
 def server():
-    """Serves ``files`` (URL path -> bytes) and records the paths asked for."""
+    """Serves ``files`` (URL path -> bytes, or a function that writes the response) and
+    records the paths asked for."""
     files, requests = {}, []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -27,6 +28,9 @@ def server():
             body = files.get(self.path)
             if body is None:
                 self.send_error(404)
+                return
+            if callable(body):
+                body(self)
                 return
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
@@ -100,7 +104,7 @@ def test_a_commit_the_server_lacks_is_told_apart_from_a_missing_network(server, 
 
 def test_a_missing_network_says_to_connect_and_run_again(elsewhere):
     unreachable = "http://127.0.0.1:9/owner/repo"  # the discard port: nothing listens
-    with pytest.raises(download.DownloadError, match=r"could not reach .*connected to the "
+    with pytest.raises(repository.DownloadError, match=r"could not reach .*connected to the "
                                                      r"internet, then run the cell again"):
         repository.Repository(unreachable, pins()).path("book/_r.json")
 
@@ -108,7 +112,7 @@ def test_a_missing_network_says_to_connect_and_run_again(elsewhere):
 def test_a_file_other_than_the_pinned_one_is_refused_and_not_cached(server, elsewhere):
     url, files, _ = server
     files[f"/owner/repo/{COMMIT}/book/_r.json"] = b'{"runs": [1]}\n'
-    with pytest.raises(download.DownloadError, match=r"SHA-256 [0-9a-f]{64}, expected"):
+    with pytest.raises(repository.DownloadError, match=r"SHA-256 [0-9a-f]{64}, expected"):
         repository.Repository(url, pins()).path("book/_r.json")
     assert [p for p in (elsewhere / "cache").rglob("*") if p.is_file()] == []
 
@@ -125,3 +129,40 @@ def test_a_damaged_cache_is_fetched_again(server, elsewhere):
 def test_a_file_the_chapter_does_not_pin_is_a_clear_error(elsewhere):
     with pytest.raises(KeyError, match=r"not among the files this chapter pins.*--write"):
         repository.Repository("https://example.org", pins()).path("book/_other.json")
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(server, elsewhere,
+                                                                       monkeypatch):
+    url, files, _ = server
+
+    def trickle(handler):  # the status line, then a header byte every 0.2 s
+        handler.wfile.write(b"HTTP/1.0 200 OK\r\n")
+        for _ in range(100):
+            try:
+                handler.wfile.write(b"X")
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.2)
+
+    files[f"/owner/repo/{COMMIT}/book/_r.json"] = trickle
+    monkeypatch.setattr(repository, "DEADLINE", 1)
+    start = time.monotonic()
+    with pytest.raises(repository.DownloadError, match=r"took too long \(over 1 s\)"):
+        repository.Repository(url, pins()).path("book/_r.json")
+    assert time.monotonic() - start < 3
+
+
+def test_a_body_shorter_than_its_content_length_is_reported_as_cut_off(server, elsewhere):
+    url, files, _ = server
+
+    def short(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.write(b"x" * 300)
+
+    files[f"/owner/repo/{COMMIT}/book/_r.json"] = short
+    with pytest.raises(repository.DownloadError, match=r"cut off after 300 of 1,000 bytes"):
+        repository.Repository(url, pins()).path("book/_r.json")
+    assert [p for p in (elsewhere / "cache").rglob("*") if p.is_file()] == []

@@ -26,7 +26,6 @@ import statistics
 import torch
 from torch.nn import functional as F
 
-from ..d2l import utils
 from ..d2l.data import check_sentences, preprocess, read_lines
 from ..d2l.metrics import bleu
 from ..d2l.seq2seq import Seq2Seq, Seq2SeqAttentionDecoder, Seq2SeqEncoder
@@ -48,13 +47,6 @@ def hparams(**overrides):
     unknown = sorted(set(overrides) - set(HPARAMS))
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}: choose from {sorted(HPARAMS)}")
-    for name in ("embed_size", "num_hiddens", "num_layers", "max_epochs"):
-        if name in overrides:
-            utils.check_integer(f"hparams: {name}", overrides[name], 1)
-    checks = {"lr": (0, False, None), "dropout": (0, True, 1), "gradient_clip_val": (0, True, None)}
-    for name, (low, included, high) in checks.items():
-        if name in overrides:
-            utils.check_number(f"hparams: {name}", overrides[name], low, included, high)
     return {**HPARAMS, **overrides}
 
 

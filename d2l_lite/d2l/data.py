@@ -10,7 +10,6 @@ import re
 
 import torch
 
-from . import utils
 from .download import data_root, fra_eng_path
 from .train import DataModule
 
@@ -70,12 +69,13 @@ _SPACE_BEFORE_PUNCT = re.compile(r"(?<=[^ ])([,.!?])")
 
 def preprocess(text):
     """d2l's preprocessing of the corpus: replace non-breaking spaces, lowercase, and put a
-    space before , . ! ? that follow a non-space of the lowercased text. (d2l 1.0.3 looks for
-    that non-space in the text before lowercasing, position by position; where lowercasing
-    adds characters, as "İ" does, it then misplaces spaces or raises IndexError. The corpus
-    holds no such character, so on it, where parity with d2l 1.0.3 is tested, the two agree.)"""
+    space before , . ! ? that follow a non-space."""
     text = text.replace("\u202f", " ").replace("\xa0", " ")
-    return _SPACE_BEFORE_PUNCT.sub(r" \1", text.lower())
+    lowered = text.lower()
+    if len(lowered) != len(text):  # rare characters change length: use d2l's loop as is
+        return "".join(" " + c if i > 0 and c in ",.!?" and text[i - 1] != " " else c
+                       for i, c in enumerate(lowered))
+    return _SPACE_BEFORE_PUNCT.sub(r" \1", lowered)
 
 
 def tokenize(text, max_examples=None):
@@ -154,10 +154,10 @@ class MTFraEng(SentencePairs):
 
     def __init__(self, batch_size, num_steps=9, num_train=512, num_val=128, root=None):
         super().__init__()
-        batch_size, num_steps, num_train, num_val = (
-            utils.check_integer(f"MTFraEng: {name}", value, low) for name, value, low in (
-                ("batch_size", batch_size, 1), ("num_steps", num_steps, 1),
-                ("num_train", num_train, 1), ("num_val", num_val, 0)))
+        for name, value, low in (("batch_size", batch_size, 1), ("num_steps", num_steps, 1),
+                                 ("num_train", num_train, 1), ("num_val", num_val, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"MTFraEng: {name} must be an integer >= {low}, got {value!r}")
         self.save_hyperparameters(ignore=("root",))
         self.root = str(data_root(root))
         self.path = fra_eng_path(self.root)

@@ -5,13 +5,11 @@ the copy in d2l's ``fra-eng.zip``, checked every time it is opened (hashing it t
 20 ms), so nothing needs to be written next to it and a read-only root works. Otherwise the
 archive is downloaded over https, as pooch and torch.hub do it: under a file lock (concurrent
 processes make one request; a process waits for it at most as long as a download may take),
-into a temporary file with an overall deadline (from the request's first byte to its last) and
-a size cap, checked against the SHA-1 that d2l publishes, then extracted and renamed into
-place, so that no half-written file is ever left where it would be used. The temporary files
-of a killed download are swept at the next attempt; nothing else under the root is ever
-removed. Network failures and local failures (disk full, no permission) are told apart, each
-with its advice. A root that is the corpus file or its ``fra-eng`` folder is refused before
-anything is written. ``download`` also fetches the book's own files (``book.repository``).
+into a temporary file with an overall deadline and a size cap, checked against the SHA-1 that
+d2l publishes, then extracted and renamed into place, so that no half-written file is ever
+left where it would be used. The temporary files of a killed download are swept at the next
+attempt; nothing else under the root is ever removed. Network failures and local failures
+(disk full, no permission) are told apart, each with its advice.
 """
 
 import contextlib
@@ -20,10 +18,8 @@ import hashlib
 import http.client
 import os
 import shutil
-import socket
 import ssl
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,44 +41,19 @@ CHUNK = 1 << 16
 STALL = 10  # seconds without a byte after which a download is given up
 
 
-CORPUS_ADVICE = ("check your internet connection, set D2L_LITE_DATA_URL to a mirror, or place "
-                 "fra-eng/fra.txt under D2L_LITE_DATA yourself")
-
-
 class DownloadError(OSError):
-    """The network failed (or served something else): retry, or use a mirror. ``status`` is
-    the HTTP status of a refused request, else None."""
-
-    def __init__(self, message, status=None):
-        super().__init__(message)
-        self.status = status
-
-
-def cache_root():
-    """The per-user cache folder: ``$XDG_CACHE_HOME/d2l_lite``, else ``~/.cache/d2l_lite``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "d2l_lite"
+    """The network failed (or served something else): retry, or use a mirror."""
 
 
 def data_root(root=None):
-    """``root``, else ``$D2L_LITE_DATA``, else ``cache_root()``; ``~`` is expanded."""
+    """``root``, else ``$D2L_LITE_DATA``, else ``$XDG_CACHE_HOME/d2l_lite`` (~/.cache/d2l_lite);
+    ``~`` is expanded."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get("D2L_LITE_DATA"):
         return Path(os.environ["D2L_LITE_DATA"]).expanduser()
-    return cache_root()
-
-
-def check_root(root):
-    """Refuse a data root that is the corpus file or its ``fra-eng`` folder (a common slip
-    when setting D2L_LITE_DATA), before anything is written there."""
-    root = Path(root)
-    points_at = ("the corpus file itself" if root.is_file() else
-                 "its fra-eng/ folder" if root.name == "fra-eng" else None)
-    if points_at:
-        raise ValueError(f"the data root {root} (D2L_LITE_DATA, or the root given) is "
-                         f"{points_at}: point D2L_LITE_DATA at the folder above fra-eng/, "
-                         f"the one that holds fra-eng/fra.txt")
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "d2l_lite"
 
 
 def file_hash(path, algorithm):
@@ -96,7 +67,6 @@ def file_hash(path, algorithm):
 def fra_eng_path(root=None):
     """Path of a complete ``fra.txt`` under the data root, downloading it if missing."""
     root = data_root(root)
-    check_root(root)
     target = root / "fra-eng" / "fra.txt"
     if target.exists():
         check_corpus(target)
@@ -134,12 +104,10 @@ def check_corpus(path):
                          f"is damaged or another corpus; {advice}")
 
 
-def download(url, dest, digest, algorithm="sha1", max_bytes=None, deadline=None,
-             advice=CORPUS_ADVICE):
+def download(url, dest, sha1, max_bytes=None, deadline=None):
     """Download ``url`` to ``dest`` through a temporary file in the same folder, renamed only
-    if its hash (``algorithm``) is ``digest``; nothing is left behind on failure. At most
-    ``max_bytes`` (default ``MAX_BYTES``) within ``deadline`` seconds (default ``DEADLINE``).
-    ``advice`` ends the message of a network failure: what the reader can do."""
+    if its SHA-1 matches; nothing is left behind on failure. At most ``max_bytes`` (default
+    ``MAX_BYTES``) within ``deadline`` seconds (default ``DEADLINE``)."""
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     deadline = DEADLINE if deadline is None else deadline
     dest = Path(dest)
@@ -147,14 +115,13 @@ def download(url, dest, digest, algorithm="sha1", max_bytes=None, deadline=None,
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            _fetch(url, f, max_bytes, deadline, advice)
-        got = file_hash(tmp, algorithm)
-        if got != digest:
-            name = {"sha1": "SHA-1", "sha256": "SHA-256"}.get(algorithm, algorithm)
+            _fetch(url, f, max_bytes, deadline)
+        got = file_hash(tmp, "sha1")
+        if got != sha1:
             raise DownloadError(
-                f"the file downloaded from {url} has {name} {got}, expected {digest}: it was "
-                f"damaged on the way or the server sends another file; nothing was kept; "
-                f"{advice}")
+                f"the file downloaded from {url} has SHA-1 {got}, expected {sha1}: the "
+                f"download is corrupt or the server sends another file; nothing was kept, try "
+                f"again or set D2L_LITE_DATA_URL to another mirror")
         os.replace(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -162,28 +129,29 @@ def download(url, dest, digest, algorithm="sha1", max_bytes=None, deadline=None,
     return dest
 
 
-def _fetch(url, f, max_bytes, deadline, advice=CORPUS_ADVICE):
-    """Copy ``url``'s body into the file ``f`` within ``deadline`` seconds, from connecting to
-    the last byte; network failures become DownloadError. A server that sends nothing for
-    ``STALL`` seconds is given up on; one that sends its headers or its body a byte at a time
-    is cut off at the deadline (``_Deadline``), since a socket's timeout starts again with
-    every byte it receives."""
-    too_long = f"downloading {url} took too long (over {deadline:g} s); {advice}"
-    watch = _Deadline(deadline)
-    received, declared = 0, None
+def _fetch(url, f, max_bytes, deadline):
+    """Copy ``url``'s body into the file ``f`` within ``deadline`` seconds; network failures
+    become DownloadError. The deadline holds however slowly the server sends: every read takes
+    what has arrived (``read1``), and a server that sends nothing for ``STALL`` seconds (or
+    the deadline, if shorter) is given up on."""
+    end = time.monotonic() + deadline
+    advice = ("check your internet connection, set D2L_LITE_DATA_URL to a mirror, or place "
+              "fra-eng/fra.txt under D2L_LITE_DATA yourself")
+    too_long = f"downloading {url} took too long (over {deadline} s); {advice}"
     try:
-        with watch, _open(url, min(STALL, deadline), watch) as response:
+        with urllib.request.urlopen(url, timeout=min(STALL, deadline)) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None:
                 if not declared.strip().isdigit():
                     raise DownloadError(f"{url} announces a malformed length "
                                         f"(Content-Length: {declared!r}); {advice}")
-                declared = int(declared)
-                if declared > max_bytes:
-                    raise DownloadError(f"{url} announces {declared:,} bytes, more than "
+                if int(declared) > max_bytes:
+                    raise DownloadError(f"{url} announces {int(declared):,} bytes, more than "
                                         f"the {max_bytes:,} expected: refusing; {advice}")
+            received = 0
             while True:
-                if watch.expired():
+                left = end - time.monotonic()
+                if left <= 0:
                     raise DownloadError(too_long)
                 block = response.read1(CHUNK)
                 if not block:
@@ -193,94 +161,18 @@ def _fetch(url, f, max_bytes, deadline, advice=CORPUS_ADVICE):
                     raise DownloadError(f"{url} sent more than {max_bytes:,} bytes: refusing; "
                                         f"{advice}")
                 f.write(block)
-    except DownloadError:
-        raise
     except urllib.error.HTTPError as e:
         raise DownloadError(f"downloading {url} failed with HTTP {e.code} ({e.reason}); "
-                            f"{advice}", status=e.code) from e
-    except (urllib.error.URLError, TimeoutError, ConnectionError, ssl.SSLError,
-            http.client.HTTPException) as e:  # not a local OSError: _local_errors words those
-        if watch.expired():
+                            f"{advice}") from e
+    except urllib.error.URLError as e:
+        raise DownloadError(f"could not reach {url} ({e.reason}); {advice}") from e
+    except TimeoutError as e:
+        if time.monotonic() >= end:
             raise DownloadError(too_long) from e
-        if isinstance(e, urllib.error.URLError):
-            raise DownloadError(f"could not reach {url} ({e.reason}); {advice}") from e
-        if isinstance(e, TimeoutError):
-            raise DownloadError(f"the download of {url} stalled ({e}); {advice}") from e
+        raise DownloadError(f"the download of {url} stalled ({e}); {advice}") from e
+    except (http.client.HTTPException, ConnectionError, ssl.SSLError) as e:
         raise DownloadError(f"the download of {url} broke off ({type(e).__name__}: {e}); "
                             f"{advice}") from e
-    if watch.expired():
-        raise DownloadError(too_long)
-    if declared is not None and received < declared:
-        raise DownloadError(f"the download of {url} was cut off after {received:,} of "
-                            f"{declared:,} bytes; nothing was kept; {advice}")
-
-
-class _Deadline:
-    """Shuts down the sockets of the connections it watches once ``seconds`` have passed, so
-    that a blocked read returns; ``expired()`` then says why it did."""
-
-    def __init__(self, seconds):
-        self._connections, self._lock, self._done = [], threading.Lock(), False
-        self._timer = threading.Timer(max(seconds, 0), self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self):
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._timer.cancel()
-        return False
-
-    def expired(self):
-        return self._done
-
-    def watch(self, connection):
-        with self._lock:
-            self._connections.append(connection)
-            if self._done:
-                _shut(connection)
-
-    def _expire(self):
-        with self._lock:
-            self._done = True
-            for connection in self._connections:
-                _shut(connection)
-
-
-def _shut(connection):
-    """Shut the connection's socket down (the TCP socket under TLS too), waking a read."""
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def _open(url, timeout, deadline):
-    """``urllib.request.urlopen(url, timeout)``, with every connection it makes (redirects
-    included) watched by ``deadline``."""
-    class Watched:
-        def do_open(self, http_class, req, **kwargs):
-            def connection(*args, **kw):
-                made = http_class(*args, **kw)
-                connect = made.connect
-
-                def watched_connect():  # the deadline may pass while the TCP connect runs
-                    connect()
-                    deadline.watch(made)
-
-                deadline.watch(made)
-                made.connect = watched_connect
-                return made
-            return super().do_open(connection, req, **kwargs)
-
-    class HTTP(Watched, urllib.request.HTTPHandler):
-        pass
-
-    class HTTPS(Watched, urllib.request.HTTPSHandler):
-        pass
-
-    return urllib.request.build_opener(HTTP, HTTPS).open(url, timeout=timeout)
 
 
 def _extract(archive, member, target):

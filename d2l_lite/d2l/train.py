@@ -107,21 +107,10 @@ class Trainer(HyperParameters):
     the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
     is kept on the trainer, so an interrupted fit still has what it recorded. A loss or a
     gradient that is not finite stops training with ``FloatingPointError`` at the batch where
-    it appears, before the optimiser's step; an optimiser's step that makes a weight not
-    finite (a learning rate far too large) stops it right after that step and restores the
-    weights of the end of the epoch before. Either way the weights stay finite (with patience:
-    they are those of the best epoch).
+    it appears, before the optimiser's step, so the weights stay finite.
     """
 
     def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0, patience=None):
-        max_epochs = utils.check_integer("Trainer: max_epochs", max_epochs, 1)
-        if num_gpus is not None:
-            num_gpus = utils.check_integer("Trainer: num_gpus", num_gpus, 0)
-        gradient_clip_val = utils.check_number("Trainer: gradient_clip_val (0: no clipping)",
-                                               gradient_clip_val, 0)
-        if patience is not None:
-            patience = utils.check_integer("Trainer: patience (None: no early stopping)",
-                                           patience, 1)
         self.save_hyperparameters()
         wanted = 1 if num_gpus is None else num_gpus
         self.gpus = [utils.gpu(i) for i in range(min(wanted, utils.num_gpus()))]
@@ -183,7 +172,6 @@ class Trainer(HyperParameters):
         """One pass over the training data, then validation; returns the epoch's record."""
         start = time.perf_counter()
         self.model.train()
-        self._epoch_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         total = 0.0
         for i, batch in enumerate(self.train_dataloader):
             loss = self.model.training_step(self.prepare_batch(batch))
@@ -194,7 +182,6 @@ class Trainer(HyperParameters):
             if self.gradient_clip_val > 0:
                 self.clip_gradients(self.gradient_clip_val, self.model, norm)
             self.optim.step()
-            self._check_weights(i)
             self.train_batch_idx += 1
         val_loss = None
         if self.val_dataloader is not None:
@@ -220,20 +207,6 @@ class Trainer(HyperParameters):
                 f"learning rate or set gradient_clip_val; "
                 f"the epochs before are in trainer.history")
         return value
-
-    def _check_weights(self, batch):
-        """After the optimiser's step: if a weight is not finite, restore the weights of the
-        epoch's start and raise FloatingPointError."""
-        params = list(self.model.parameters())
-        finite = torch.stack([torch.isfinite(p.detach()).all() for p in params]).all()
-        if not finite.item():
-            broken = sum(not torch.isfinite(p.detach()).all().item() for p in params)
-            self.model.load_state_dict(self._epoch_start)
-            raise FloatingPointError(
-                f"the optimiser's step in epoch {self.epoch + 1}, batch {batch + 1} made "
-                f"{broken} weight tensor(s) not finite: training stopped and the weights are "
-                f"those of the epoch's start (with patience: those of the best epoch). Lower "
-                f"the learning rate; the epochs before are in trainer.history")
 
     @staticmethod
     def gradient_norm(model):

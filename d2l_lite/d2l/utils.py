@@ -1,8 +1,6 @@
 """Small helpers kept from d2l 1.0.3: hyperparameters, class patching, devices, seeds, shapes."""
 
 import inspect
-import math
-import numbers
 import random
 
 import numpy as np
@@ -69,28 +67,3 @@ def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_integer(name, value, low):
-    """``value`` as an ``int`` if it is an integer (a NumPy one too, not a bool) of at least
-    ``low``; else a ValueError that names ``name`` and says what it must be."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        if value >= low:
-            return int(value)
-    raise ValueError(f"{name} must be an integer of at least {low}, got {value!r}"
-                     + (f" (of type {type(value).__name__})" if not isinstance(
-                         value, numbers.Number) or isinstance(value, bool) else ""))
-
-
-def check_number(name, value, low, low_included=True, high=None):
-    """``value`` as a ``float`` if it is a finite real number (not a bool) of at least ``low``
-    (above it, where ``low_included`` is false) and below ``high``; else a ValueError that
-    names ``name`` and says what it must be."""
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
-        value = float(value)
-        if (math.isfinite(value) and (value >= low if low_included else value > low)
-                and (high is None or value < high)):
-            return value
-    bounds = f"{'at least' if low_included else 'above'} {low:g}" + (
-        f" and below {high:g}" if high is not None else "")
-    raise ValueError(f"{name} must be a number {bounds}, got {value!r}")
