@@ -42,7 +42,7 @@ from .d2l.utils import (
     try_gpu,
 )
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"
 
 __all__ = [
     "AdditiveAttention", "AttentionDecoder", "DataModule", "Decoder", "DotProductAttention",
