@@ -3,6 +3,7 @@ other than the one asked for, a failed system install, two runs at once, CI's co
 rerun without network, a .venv that holds exactly the lock, and an execution record written
 after each chapter."""
 
+import hashlib
 import json
 import os
 import re
@@ -41,36 +42,46 @@ def checkout(tmp_path):
     return tmp_path
 
 
-def test_a_half_made_venv_is_recreated(checkout):
+def test_a_half_made_venv_is_moved_aside_with_its_files_and_a_new_one_made(checkout):
     (checkout / ".venv" / "bin").mkdir(parents=True)
     (checkout / ".venv" / "bin" / "python").symlink_to(sys.executable)  # but no activate
+    (checkout / ".venv" / "notes.txt").write_text("mine\n")
     result = bash("bash scripts/setup.sh", checkout,
                   {"SETUP_STOP_AFTER": "venv", "PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
     assert ".venv is broken" in result.stdout
     assert (checkout / ".venv" / "bin" / "activate").exists()
+    (aside,) = checkout.glob(".venv.broken-*")
+    assert (aside / "notes.txt").read_text() == "mine\n"
+    assert aside.name in result.stdout  # said where it went
 
 
-def test_a_venv_whose_pip_is_broken_is_recreated(checkout):
-    """An interrupted ``pip install --upgrade pip`` leaves a .venv with Python but no pip."""
+def test_a_venv_without_pip_is_repaired_in_place_with_its_files_kept(checkout):
+    """``uv venv`` makes a .venv without pip, and an interrupted ``pip install --upgrade pip``
+    leaves one."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", checkout / ".venv"],
                    check=True)
+    (checkout / ".venv" / "notes.txt").write_text("mine\n")
     result = bash("bash scripts/setup.sh", checkout,
                   {"SETUP_STOP_AFTER": "venv", "PYTHON": sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ".venv is broken" in result.stdout
+    assert "has no working pip" in result.stdout
+    assert (checkout / ".venv" / "notes.txt").read_text() == "mine\n"
+    assert not list(checkout.glob(".venv.broken-*"))
     pip = subprocess.run([checkout / ".venv" / "bin" / "python", "-m", "pip", "--version"],
                          capture_output=True)
     assert pip.returncode == 0
 
 
-def fake_torch_wheel(folder, version):
-    """A wheel of a package named torch, version ``version``: enough for pip to install it."""
+def fake_torch_wheel(folder, version, requires=()):
+    """A wheel of a package named torch, version ``version``, that requires ``requires``:
+    enough for pip to install it."""
     name = f"torch-{version}"
     wheel = folder / f"{name}-py3-none-any.whl"
     files = {"torch/__init__.py": f"__version__ = '{version}'\n",
              f"{name}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torch\n"
-                                           f"Version: {version}\n",
+                                           f"Version: {version}\n"
+                                           + "".join(f"Requires-Dist: {r}\n" for r in requires),
              f"{name}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
                                         "Root-Is-Purelib: true\nTag: py3-none-any\n"}
     files[f"{name}.dist-info/RECORD"] = "".join(f"{f},,\n" for f in files) + \
@@ -86,20 +97,127 @@ def test_a_torch_that_does_not_satisfy_torch_spec_is_replaced(checkout):
     wheels.mkdir()
     for version in ("0.0.1", "0.0.2"):
         fake_torch_wheel(wheels, version)
-    # a lock of one entry, the real lock's packaging with its hashes: what the torch check needs
-    packaging = re.search(r"^packaging==.*?(?=^\S)", (REPO / "requirements.lock").read_text(),
-                          re.M | re.S)[0]
-    (checkout / "requirements.lock").write_text(packaging)
-    (checkout / "pyproject.toml").write_text("")
+    one_entry_lock(checkout)
     env = {"SETUP_STOP_AFTER": "torch", "PYTHON": sys.executable, "PIP_FIND_LINKS": str(wheels)}
     versions = []
     for spec in ("torch==0.0.1", "torch==0.0.2"):
         result = bash("bash scripts/setup.sh", checkout, {**env, "TORCH_SPEC": spec}, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"installing {spec}" in result.stdout
+        assert "without checking its hash" in result.stdout
         versions.append(bash(".venv/bin/python -c 'import torch; print(torch.__version__)'",
                              checkout).stdout.strip())
     assert versions == ["0.0.1", "0.0.2"]
+
+
+def one_entry_lock(checkout):
+    """A lock of one entry, the real lock's packaging with its hashes (what the torch check
+    needs), and an empty pyproject.toml."""
+    packaging = re.search(r"^packaging==.*?(?=^\S)", (REPO / "requirements.lock").read_text(),
+                          re.M | re.S)[0]
+    (checkout / "requirements.lock").write_text(packaging)
+    (checkout / "pyproject.toml").write_text("")
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_the_pinned_torch_is_installed_by_hash_and_a_file_that_matches_none_is_refused(checkout):
+    wheels = checkout / "wheels"
+    wheels.mkdir()
+    # a dependency that no index holds: the hashed install must not look for torch's
+    # dependencies (they are in the lock)
+    wheel = fake_torch_wheel(wheels, "0.0.3", requires=["d2l-lite-absent-dependency"])
+    one_entry_lock(checkout)
+    env = {"SETUP_STOP_AFTER": "torch", "PYTHON": sys.executable, "PIP_FIND_LINKS": str(wheels)}
+    pin = checkout / "requirements-torch.txt"
+    pin.write_text(f"# {'0' * 12} another file\ntorch==0.0.3 \\\n    --hash=sha256:{'0' * 64}\n")
+    refused = bash("bash scripts/setup.sh", checkout, env, timeout=300)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "DO NOT MATCH THE HASHES" in refused.stdout  # pip's own words, shown
+    message = refused.stdout.splitlines()[-1]
+    for what in ("no file of torch==0.0.3", "requirements-torch.txt", "CPU build",
+                 "https://download.pytorch.org/whl/cpu", "TORCH_SPEC"):
+        assert what in message, message
+    assert bash(".venv/bin/python -c 'import torch'", checkout).returncode == 1
+
+    pin.write_text(f"torch==0.0.3 \\\n    --hash=sha256:{'0' * 64} \\\n"
+                   f"    --hash=sha256:{sha256(wheel)}\n")
+    result = bash("bash scripts/setup.sh", checkout, env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing torch==0.0.3 (by hash" in result.stdout
+    assert bash(".venv/bin/python -c 'import torch; print(torch.__version__)'",
+                checkout).stdout.strip() == "0.0.3"
+
+
+def test_the_torch_pin_is_read_with_its_hashes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import pins
+
+    hashes = [f"{i}" * 64 for i in (1, 2)]
+    pin = tmp_path / "requirements-torch.txt"
+    pin.write_text(f"# the pin\n#   {hashes[0][:12]} torch-9.0.0+cpu-cp311-cp311-linux_x86_64.whl\n"
+                   f"#   {hashes[1][:12]} torch-9.0.0-cp311-cp311-macosx_14_0_arm64.whl\n"
+                   f"torch==9.0.0 \\\n  --hash=sha256:{hashes[0]} \\\n"
+                   f"  --hash=sha256:{hashes[1]}\n")
+    monkeypatch.setattr(pins, "TORCH_PIN_FILE", pin)
+    monkeypatch.delenv("TORCH_SPEC", raising=False)
+    assert pins.torch_pin() == pins.torch_spec() == "torch==9.0.0"
+    assert pins.torch_hashes() == hashes
+    assert pins.torch_files() == {
+        hashes[0]: "torch-9.0.0+cpu-cp311-cp311-linux_x86_64.whl",
+        hashes[1]: "torch-9.0.0-cp311-cp311-macosx_14_0_arm64.whl"}
+    assert pins.torch_install_args() == ["--require-hashes", "--no-deps", "-r", str(pin)]
+    monkeypatch.setenv("TORCH_SPEC", "torch==9.1.0")
+    assert pins.torch_install_args() == ["torch==9.1.0"]
+
+
+def test_every_torch_hash_names_its_file_and_none_is_a_cuda_build():
+    """PyPI's Linux wheels of torch are CUDA builds, which need gigabytes of nvidia-* packages
+    that the lock does not hold: only CPU builds may match."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from packaging.requirements import Requirement
+    from packaging.utils import parse_wheel_filename
+    from pins import torch_files, torch_hashes, torch_pin
+
+    hashes, files = torch_hashes(), torch_files()
+    assert hashes and len(set(hashes)) == len(hashes)
+    assert set(files) == set(hashes), "every hash, and only they, with its file in a comment"
+    pin = Requirement(torch_pin())
+    for name in files.values():
+        _, version, _, tags = parse_wheel_filename(name)
+        assert pin.specifier.contains(version, prereleases=True), name
+        if any("linux" in tag.platform for tag in tags):
+            assert version.local == "cpu", f"{name}: a Linux wheel that is not a CPU build"
+
+
+def test_node_packages_are_installed_without_running_their_scripts(checkout):
+    fake = checkout / "bin"
+    fake.mkdir()
+    (fake / "npm").write_text('#!/bin/sh\necho "$@" >npm-args\nmkdir -p node_modules\n')
+    (fake / "npm").chmod(0o755)
+    (checkout / "package-lock.json").write_text("{}\n")
+    result = bash(". scripts/install_node.sh", checkout,
+                  {"PATH": f"{fake}:{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = (checkout / "npm-args").read_text().split()
+    assert args[0] == "ci" and "--ignore-scripts" in args
+
+
+def test_the_readme_quotes_the_torch_range_and_pin_as_the_files_have_them():
+    sys.path.insert(0, str(REPO / "scripts"))
+    from pins import torch_pin
+
+    readme = (REPO / "README.md").read_text()
+    (wanted,) = [line.split("#")[0].strip()
+                 for line in (REPO / "requirements.txt").read_text().splitlines()
+                 if re.match(r"torch\b", line)]
+    for quoted in re.findall(r"torch\s*(?:[<>~!]=?|==)[^`\s;)]*", readme):
+        if quoted.startswith("torch=="):
+            assert quoted == torch_pin(), f"README quotes {quoted}, the pin is {torch_pin()}"
+        else:
+            assert quoted == wanted, f"README quotes {quoted}, requirements.txt has {wanted}"
 
 
 def test_a_failed_system_install_stops_the_run_with_what_to_do(checkout):
