@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import platform
+import re
 import subprocess
 import sys
 import tokenize
@@ -17,6 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "d2l_lite"
 LOCK_FILE = REPO / ".run.lock"
 LOCK_HELD = "D2L_LITE_RUN_LOCK"  # set while a run holds the checkout's lock (scripts/lock.sh)
+VERSION_FILE = "d2l_lite/__init__.py"
+VERSION_LINE = re.compile(r'^__version__ = "[^"]*"$', re.MULTILINE)
+# what keeps a study's results file (its arguments, sessions, hashes) and computes none of its
+# results: results files made before this rule list these files among their code
+RECORD_KEEPING = frozenset({"scripts/studies.py", "scripts/provenance.py"})
 
 
 def git(*args):
@@ -125,14 +131,49 @@ def code_text(source):
     return "\n".join(kept)
 
 
-def code_hash(paths):
+def code_hash(paths, version=None, commit=None):
     """SHA-256 of what the files at ``paths`` (repository-relative) compute: their code
     without comments and docstrings (``code_text``), so that a result is tied to the code
-    that made it and not to its documentation."""
+    that made it and not to its documentation. With ``version``, ``d2l_lite.__version__`` is
+    read as ``version``; with ``commit``, the record-keeping files (``RECORD_KEEPING``) as
+    they were at that commit."""
     h = hashlib.sha256()
     for path in sorted(paths):
-        h.update(path.encode() + b"\0" + code_text((REPO / path).read_text()).encode() + b"\0")
+        if commit and path in RECORD_KEEPING:
+            source = _source_at(commit, path)
+        else:
+            source = (REPO / path).read_text()
+        if version is not None and path == VERSION_FILE:
+            source = VERSION_LINE.sub(f'__version__ = "{version}"', source)
+        h.update(path.encode() + b"\0" + code_text(source).encode() + b"\0")
     return h.hexdigest()
+
+
+def _source_at(commit, path):
+    try:
+        return subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeError(
+            f"cannot read {path} as it was at commit {commit[:8]}, which a results file "
+            f"names ({getattr(e, 'stderr', '') or e}): in a shallow clone, run git fetch "
+            f"--unshallow") from None
+
+
+def computed_by(record, files=None):
+    """Whether ``record`` (a results file, read: a study's or the benchmark's) holds results
+    of the tree's code: of ``files`` (repository-relative; default: the ones it lists) as
+    they are now. Its ``code_hash`` is taken again with ``d2l_lite.__version__`` read as the
+    version it recorded (a new version number computes nothing differently; any other change
+    to the code does) and the record-keeping files as at the commit it recorded (they
+    compute nothing of the results). The one rule by which a study resumes a results file
+    and the test suite accepts a committed one."""
+    listed = record["code_files"]
+    if files is not None and sorted(set(listed) - RECORD_KEEPING) != sorted(files):
+        return False
+    first = record["sessions"][0] if record.get("sessions") else record.get("machine", {})
+    commit = record.get("commit") or first.get("commit")
+    return code_hash(listed, first.get("d2l_lite"), commit) == record["code_hash"]
 
 
 @contextlib.contextmanager

@@ -1,16 +1,19 @@
 """What the study scripts share: a resumable results file that never mixes settings or code
 versions, never overwrites what it does not own, and records where every run came from.
 
-A study (``scripts/larger_scale.py``, ``scripts/attention_at_work.py``) writes one JSON file:
-its settings, their key, the hash of the code it runs (``provenance.code_hash`` of the script,
-this module and every ``d2l_lite`` module it imported, taken before the first run and checked
-after every run), one entry per session (commit, machine, wall time) and one per run. A rerun
-with the same settings and code skips the runs the file holds, so an interrupted study
-resumes; other settings or code are refused unless ``--restart`` is given, which keeps the old
-file beside the new one (``<name>.previous.json``). The full study writes ``book/_<name>.json``,
-which its chapter reads, and keeps the trained weights out of git, under ``models/<name>/``; a
-smoke run (``--smoke``, the same code on a tiny configuration) writes under ``_build/smoke/``
-and is refused the committed file.
+A study (``scripts/larger_scale.py``, ``scripts/attention_at_work.py``,
+``scripts/reversal.py``) writes one JSON file: its settings, their key, the hash of the code it
+runs (``provenance.code_hash`` of the script and every ``d2l_lite`` module it imported, taken
+before the first run and checked after every run), one entry per session that added runs
+(commit, machine, wall time) and one per run. A rerun with the same settings and code skips
+the runs the file holds, so an interrupted study resumes, and one with nothing left to run
+leaves the file as it was; whether the code is the same is ``provenance.computed_by``'s rule,
+which the test suite applies to the committed files. Other settings or code are refused
+unless ``--restart`` is given, which keeps the old file beside the new one
+(``<name>.previous.json``). The full study writes ``book/_<name>.json``, which its chapter
+reads, and keeps the trained weights out of git, under ``models/<name>/``; a smoke run
+(``--smoke``, the same code on a tiny configuration) writes under ``_build/smoke/`` or outside
+the checkout, never elsewhere in it, where the committed results are.
 """
 
 import argparse
@@ -22,7 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from provenance import REPO, checkout_lock, code_hash, commit_and_dirty, imported_package_files
+from provenance import (
+    REPO,
+    checkout_lock,
+    code_hash,
+    commit_and_dirty,
+    computed_by,
+    imported_package_files,
+)
 from provenance import machine as machine_record
 
 
@@ -38,12 +48,14 @@ def parse_args(name, description):
                         help="start over when the results file holds other settings or code "
                              "(the old file is kept as <name>.previous.json)")
     args = parser.parse_args()
-    committed = REPO / "book" / f"_{name}.json"
+    smoke = REPO / "_build" / "smoke"
     if args.out is None:
-        args.out = REPO / "_build" / "smoke" / f"{name}.json" if args.smoke else committed
-    if args.smoke and args.out.resolve() == committed.resolve():
-        sys.exit(f"a smoke run never writes {committed.relative_to(REPO)}, where the full "
-                 f"study's results live: leave out --out, or name another file")
+        args.out = smoke / f"{name}.json" if args.smoke else REPO / "book" / f"_{name}.json"
+    out = args.out.resolve()
+    if args.smoke and REPO in out.parents and smoke not in out.parents:
+        sys.exit(f"a smoke run never writes {out.relative_to(REPO)}: in this checkout it "
+                 f"writes only under _build/smoke/, away from the committed results; leave "
+                 f"out --out, or name a file under _build/smoke/ or outside the checkout")
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -54,11 +66,10 @@ def parse_args(name, description):
 
 
 def code_files(script):
-    """The study's code: the script, this module, provenance and the d2l_lite modules the
-    process has imported (repository-relative paths)."""
-    here = Path(__file__).resolve().parent
-    scripts = [Path(script).resolve(), here / "studies.py", here / "provenance.py"]
-    return sorted({p.relative_to(REPO).as_posix() for p in scripts}
+    """The study's code: the script and the d2l_lite modules the process has imported
+    (repository-relative paths); what keeps the results file (this module, provenance)
+    computes none of the results."""
+    return sorted({Path(script).resolve().relative_to(REPO).as_posix()}
                   | set(imported_package_files()))
 
 
@@ -66,20 +77,22 @@ class Results:
     """The results file of one study: ``runs`` done so far, saved atomically after each.
 
     ``done(key)`` says whether a run is in the file; ``add(run)`` appends one and saves it,
-    after checking that the code did not change since the study started."""
+    after checking that the code did not change since the study started. This session is
+    recorded with the first run it adds: a session that adds none leaves the file as it
+    was."""
 
     def __init__(self, path, settings, script, restart=False, models=None):
         self.path = Path(path)
         self.models = Path(models) if models else self.path.parent / "models"
         self.files = code_files(script)
-        self.code_hash = code_hash(self.files)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        fresh = dict(settings_key=key, settings=settings, code_hash=self.code_hash,
+        fresh = dict(settings_key=key, settings=settings, code_hash=code_hash(self.files),
                      code_files=self.files, runs=[], sessions=[])
-        self.data = self._load(fresh, restart)
         commit, dirty = commit_and_dirty("d2l_lite", "scripts")
         self.session = dict(started=_now(), commit=commit, dirty=dirty, **machine_record())
+        self.data = self._load(fresh, restart)
         self.data["sessions"].append(self.session)
+        self.saved = False  # whether this session wrote the file
         self._start = time.perf_counter()
 
     def _load(self, fresh, restart):
@@ -93,8 +106,9 @@ class Results:
                          f"--restart to start over (the old file is kept)")
             old = None
         if old is not None:
-            differs = [what for what in ("settings_key", "code_hash")
-                       if old.get(what) != fresh[what]]
+            differs = [what for what, same in (
+                ("settings_key", old.get("settings_key") == fresh["settings_key"]),
+                ("code_hash", self._same_code(old))) if not same]
             if not differs:
                 return old
             if not restart:
@@ -106,6 +120,12 @@ class Results:
         os.replace(self.path, self._previous())
         print(f"starting over: the old results are in {self._previous()}", flush=True)
         return fresh
+
+    def _same_code(self, old):
+        try:
+            return computed_by(old, self.files)
+        except (KeyError, TypeError, AttributeError):  # not a results file of a study
+            return False
 
     def _previous(self):
         return self.path.with_name(self.path.stem + ".previous" + self.path.suffix)
@@ -120,7 +140,7 @@ class Results:
     def check_code(self):
         """Stop if the study's code changed on disk since it started: the runs so far are
         kept, under the code that made them."""
-        if code_hash(self.files) != self.code_hash:
+        if not computed_by(self.data, self.files):
             sys.exit(f"the study's code ({', '.join(self.files)}) changed while it ran: the "
                      f"runs so far are saved in {self.path}; restore the code to resume, or "
                      f"pass --restart")
@@ -132,6 +152,7 @@ class Results:
         self.save()
 
     def save(self):
+        self.saved = True
         self.session["seconds"] = time.perf_counter() - self._start
         tmp = self.path.with_name(self.path.name + ".part")
         tmp.write_text(json.dumps(self.data, indent=1) + "\n")
@@ -148,6 +169,10 @@ def run_study(name, description, settings_fn, run_all):
                   else args.out.parent / "models" / name)
         results = Results(args.out, settings, sys.argv[0], args.restart, models)
         run_all(results, settings, args.smoke)
+        if not results.saved:
+            print(f"nothing to run: {args.out} holds every run of these settings and code, "
+                  f"and is left as it was")
+            return
         results.check_code()
         results.save()
     print(f"done in {results.session['seconds']:.0f} s -> {args.out}")

@@ -39,3 +39,33 @@ def test_the_docs_quote_the_figures_of_the_results_file_measured_on_the_trees_co
         assert block, f"{doc} has no benchmark block"
         assert summary in block[0], f"{doc}'s figures are not benchmarks/results.json's: run " \
                                     f"python benchmarks/bench_training.py"
+
+
+def check_full_record(results):
+    """A record the docs can quote: the full configuration and the comparison with d2l 1.0.3,
+    its ratio's interval over every seed."""
+    import bench_training
+
+    assert results["config"] == bench_training.FULL, (
+        "benchmarks/results.json holds another configuration than the full one: run python "
+        "benchmarks/bench_training.py")
+    assert results["d2l"] == "1.0.3" and results["fit"], (
+        "benchmarks/results.json has no comparison with d2l 1.0.3: pip install --no-deps "
+        "d2l==1.0.3 and run python benchmarks/bench_training.py")
+    fit = results["fit"]
+    assert fit["epochs"] == bench_training.FULL["epochs"]
+    for impl in ("fast", "d2l"):
+        assert all(len(v) == bench_training.FULL["seeds"] for v in fit["runs"][impl].values())
+    ratio = fit["ratio"]
+    assert ratio["n"] == bench_training.FULL["seeds"] and ratio["level"] == 0.95
+    assert ratio["low"] <= ratio["mean"] <= ratio["high"]
+
+
+def test_the_results_file_holds_the_full_configuration_and_the_d2l_comparison():
+    import bench_training
+
+    results = json.loads(bench_training.RESULTS.read_text())
+    check_full_record(results)
+    for other in (dict(results, fit=None, d2l=None), dict(results, config=bench_training.QUICK)):
+        with pytest.raises(AssertionError):
+            check_full_record(other)

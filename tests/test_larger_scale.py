@@ -113,9 +113,8 @@ def test_the_study_runs_in_its_smoke_configuration_and_resumes(data_root, tmp_pa
     check_schema(results)
     assert results["settings"]["seeds"] == [0]
     before = out.read_text()
-    study("--smoke", "--out", out)  # resumes: nothing left to run
-    again = json.loads(out.read_text())
-    assert again["runs"] == json.loads(before)["runs"] and len(again["sessions"]) == 2
+    study("--smoke", "--out", out)  # resumes: nothing left to run, the file left as it was
+    assert out.read_text() == before
 
     # a file of other code (or settings) is refused, and kept as it is
     results["code_hash"] = "0" * 64
@@ -142,6 +141,62 @@ def test_a_smoke_run_never_writes_the_committed_results(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["larger_scale.py", "--smoke"])
     assert studies.parse_args("larger_scale", "").out == (
         REPO / "_build" / "smoke" / "larger_scale.json")
+
+
+@pytest.mark.parametrize("out", ["book/_larger_scale.json", "book/_reversal.json",
+                                 "book/_attention_at_work.json", "book/_explorer/dot.json",
+                                 "book/_new_study.json", "benchmarks/results.json",
+                                 "larger_scale.json"])
+def test_a_smoke_run_refuses_every_file_of_the_checkout_outside_the_smoke_folder(
+        out, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import studies
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "argv", ["reversal.py", "--smoke", "--out", out, "--restart"])
+    with pytest.raises(SystemExit, match="only under _build/smoke/") as refused:
+        studies.parse_args("reversal", "")
+    assert "leave out --out" in str(refused.value)
+
+
+def test_a_smoke_run_writes_under_the_smoke_folder_or_outside_the_checkout(monkeypatch,
+                                                                           tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import studies
+
+    for out in (REPO / "_build" / "smoke" / "other.json", tmp_path / "results.json"):
+        monkeypatch.setattr(sys, "argv", ["reversal.py", "--smoke", "--out", str(out)])
+        assert studies.parse_args("reversal", "").out == out
+
+
+def test_a_session_is_recorded_only_when_it_adds_a_run(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import provenance
+    import studies
+
+    monkeypatch.setenv(provenance.LOCK_HELD, "1")
+    out = tmp_path / "results.json"
+    monkeypatch.setattr(sys, "argv", [str(REPO / "scripts" / "reversal.py"), "--smoke",
+                                      "--out", str(out)])
+    budget = []  # how many runs the next session may add (an interrupted study)
+
+    def run_all(results, settings, smoke):
+        for seed in settings["seeds"]:
+            if not results.done(seed=seed) and budget[-1]:
+                results.add(dict(seed=seed))
+                budget[-1] -= 1
+
+    def study(runs):
+        budget.append(runs)
+        studies.run_study("reversal", "", lambda smoke: dict(seeds=[0, 1]), run_all)
+        return json.loads(out.read_text())
+
+    assert [r["session"] for r in study(1)["runs"]] == [0]
+    results = study(2)  # resumes: adds the run left
+    assert [r["session"] for r in results["runs"]] == [0, 1] and len(results["sessions"]) == 2
+    finished = out.read_text()
+    study(2)  # nothing left to run
+    assert out.read_text() == finished
 
 
 def test_a_corrupt_results_file_is_a_clear_error(tmp_path):
