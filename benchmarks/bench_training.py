@@ -189,10 +189,27 @@ def write_docs(results):
         path.write_text(BLOCK.sub(lambda m: m[1] + text + "\n" + m[2], source))
 
 
+def keeps_comparison(record, with_d2l, told):
+    """Stop before measuring when a run without d2l 1.0.3 would replace ``record``, which
+    compares with it, unless ``told`` (``--no-d2l``)."""
+    if with_d2l or told or not record.exists():
+        return
+    try:
+        had = json.loads(record.read_text()).get("fit")
+    except (json.JSONDecodeError, AttributeError):
+        had = None
+    if had:
+        raise SystemExit(f"d2l 1.0.3 is not installed, and {record} compares d2l_lite with it: "
+                         f"a run now would replace that comparison, and the figures the docs "
+                         f"quote, with ones without it. Install it (pip install --no-deps "
+                         f"d2l==1.0.3) and run again, or pass --no-d2l to replace them anyway")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tiny configuration (CI)")
-    parser.add_argument("--no-d2l", action="store_true", help="leave d2l 1.0.3 out")
+    parser.add_argument("--no-d2l", action="store_true",
+                        help="leave d2l 1.0.3 out, also replacing a record that compares with it")
     args = parser.parse_args()
     config = QUICK if args.quick else FULL
     out = REPO / "_build" / "bench" / "results.json" if args.quick else RESULTS
@@ -200,6 +217,8 @@ def main():
         fra = fra_eng_path()
         d2l = (d2l_reference.import_d2l(str(fra))
                if d2l_reference.available() and not args.no_d2l else None)
+        if not args.quick:
+            keeps_comparison(out, with_d2l=d2l is not None, told=args.no_d2l)
         files = sorted({Path(__file__).resolve().relative_to(REPO).as_posix(),
                         "benchmarks/d2l_reference.py", *imported_package_files()})
         measured_code = code_hash(files)

@@ -69,3 +69,21 @@ def test_the_results_file_holds_the_full_configuration_and_the_d2l_comparison():
     for other in (dict(results, fit=None, d2l=None), dict(results, config=bench_training.QUICK)):
         with pytest.raises(AssertionError):
             check_full_record(other)
+
+
+@pytest.mark.parametrize("with_d2l, told, stops", [(False, False, True), (False, True, False),
+                                                   (True, False, False)])
+def test_a_run_without_d2l_never_replaces_a_record_with_the_comparison(tmp_path, with_d2l,
+                                                                       told, stops):
+    import bench_training
+
+    record = tmp_path / "results.json"
+    record.write_text(bench_training.RESULTS.read_text())
+    if stops:
+        with pytest.raises(SystemExit, match=r"d2l 1.0.3 is not installed.*--no-d2l"):
+            bench_training.keeps_comparison(record, with_d2l, told)
+    else:
+        bench_training.keeps_comparison(record, with_d2l, told)
+    assert record.read_text() == bench_training.RESULTS.read_text()
+    record.write_text(json.dumps(dict(json.loads(record.read_text()), fit=None)))
+    bench_training.keeps_comparison(record, with_d2l=False, told=False)  # nothing to lose
