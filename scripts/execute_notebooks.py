@@ -69,8 +69,13 @@ def source_hash(name, modules):
 
 
 def ipynb_hash(path):
-    """SHA-256 of a written notebook, its Colab pin aside (re-pinning rewrites that line)."""
-    return hashlib.sha256(without_pin(Path(path).read_text()).encode()).hexdigest()
+    """SHA-256 of a written notebook, its setup cell's pins blanked in every cell's source
+    (re-pinning rewrites them; the Reproducibility page pins the record this hash is kept in)."""
+    nb = json.loads(Path(path).read_text())
+    for cell in nb["cells"]:
+        source = cell["source"]
+        cell["source"] = without_pin(source if isinstance(source, str) else "".join(source))
+    return hashlib.sha256(json.dumps(nb, sort_keys=True).encode()).hexdigest()
 
 
 def stable_ids(nb):

@@ -229,7 +229,7 @@ def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, m
     execute_notebooks, install_spec = _scripts()
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path)
     text = (BOOK / "lstm.md").read_text()
-    hashes, ids = [], []
+    hashes, ids, notebooks = [], [], []
     for ref in ("a" * 40, "b" * 40):  # the package's pin, the files' pins and their URL
         pins = {"book/_reversal.json": (ref, ref[:32] * 2)}
         cell = install_spec.setup_cell(install_spec.spec(ref), pins,
@@ -238,7 +238,9 @@ def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, m
         hashes.append(execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]))
         nb = execute_notebooks.stable_ids(jupytext.read(tmp_path / "lstm.md"))
         ids.append([c.id for c in nb.cells])
-    assert hashes[0] == hashes[1] and ids[0] == ids[1]
+        jupytext.write(nb, tmp_path / "lstm.ipynb", fmt="ipynb")
+        notebooks.append(execute_notebooks.ipynb_hash(tmp_path / "lstm.ipynb"))
+    assert hashes[0] == hashes[1] and ids[0] == ids[1] and notebooks[0] == notebooks[1]
     (tmp_path / "lstm.md").write_text(text.replace("Exercise 1", "Exercise one"))
     assert execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]) != hashes[0]
 
