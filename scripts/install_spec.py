@@ -52,11 +52,14 @@ if importlib.util.find_spec("d2l_lite") is None:
                          "in the book's repository and use its .venv's kernel.")
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", D2L_LITE],
                          capture_output=True, text=True)
-    if pip.returncode != 0:  # a network that is missing, or a commit the repository lacks?
+    if pip.returncode != 0:  # a repository out of reach, or a commit it lacks?
         url, ref = D2L_LITE.split("git+")[1].rsplit("@", 1)
 
         def git(*args):
-            return subprocess.run(["git", *args], capture_output=True).returncode == 0
+            try:
+                return subprocess.run(["git", *args], capture_output=True).returncode == 0
+            except OSError:  # no git: pip's own message says so
+                return None
 
         with tempfile.TemporaryDirectory() as clone:
             reached = git("ls-remote", url, "HEAD")
@@ -64,11 +67,13 @@ if importlib.util.find_spec("d2l_lite") is None:
                 "-C", clone, "fetch", "-q", "--depth=1", url, ref)
         raise RuntimeError(
             f"pip could not install {{D2L_LITE}}:\\n{{pip.stderr.strip()[-2000:]}}\\n" + (
-                f"{{url}} cannot be reached: check that this runtime is connected to the "
-                "internet, then run this cell again." if not reached else
-                f"{{url}} has no commit {{ref}}: this notebook is not the one of the repository's "
-                "main branch (a fork, or an unmerged change?); open the chapter from main."
-                if not has_ref else "pip's message above says why."))
+                f"{{url}} cannot be reached (no network, or no public repository there): check "
+                "that this runtime is connected to the internet, then run this cell again."
+                if reached is False else
+                f"{{url}} did not give commit {{ref}}: most likely it lacks it, and this notebook "
+                "is not the one of the repository's main branch (a fork, or an unmerged "
+                "change?): open the chapter from main. On a flaky network, run this cell again."
+                if reached and has_ref is False else "pip's message above says why."))
     importlib.invalidate_caches()
 '''
 SETUP_FILES = '''
@@ -189,14 +194,15 @@ def colab_table():
         md = BOOK / f"{name}.md"
         text = md.read_text()
         ref = SPEC.match(PIN_LINE.search(text)["spec"])["ref"]
-        parts = [f"d2l_lite ({size(tree_bytes(ref))})"]
+        parts = [f"d2l_lite (the repository, {size(tree_bytes(ref))})"]
         if re.search(r"MTFraEng\w*\(", text):
             parts.append("the corpus (3.4 MB)")
         parts += [f"`{Path(p).name}` ({size((REPO / p).stat().st_size)})"
                   for p in sorted(pinned_files(text))]
         link = f"https://colab.research.google.com/github/{repo}/blob/main/book/{name}.ipynb"
-        rows.append(f"| {chapter_title(md)} | [open]({link}) | {' + '.join(parts)} | "
-                    f"{runs[name]['seconds'] / 60:.1f} min |")
+        seconds = runs[name]["seconds"]
+        took = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+        rows.append(f"| {chapter_title(md)} | [open]({link}) | {' + '.join(parts)} | {took} |")
     return "\n".join(rows)
 
 
