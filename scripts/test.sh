@@ -26,7 +26,7 @@ python -m pytest --nbval --nbval-current-env book/*.ipynb \
   --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=1200 -q -p no:cacheprovider
 
-stage "the Colab path: each chapter's setup, imports and data in a Colab-like environment"
+stage "the Colab path: each chapter where a Colab reader runs it, up to its first training cell"
 python -m pytest tests/test_colab.py -q -p no:cacheprovider -m colab
 
 stage "book build (warnings are errors), with the attention explorer's models exported"
