@@ -1,6 +1,8 @@
-"""Shared fixtures: the corpus location and the d2l 1.0.3 goldens."""
+"""Shared fixtures: the corpus location, the d2l 1.0.3 goldens and a loopback HTTP server."""
 
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,36 @@ def data_root():
 @pytest.fixture(scope="session")
 def goldens():
     return torch.load(GOLDENS, weights_only=True)
+
+
+@pytest.fixture
+def loopback():
+    """A loopback HTTP/1.1 server: ``files`` maps a path (without its leading slash) to bytes,
+    or to a function that writes the response itself; records the paths asked for. Yields
+    (its URL, ending in a slash, files, requests)."""
+    files, requests = {}, []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            requests.append(self.path)
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+            elif callable(body):
+                body(self)
+            else:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", files, requests
+    httpd.shutdown()
+    httpd.server_close()

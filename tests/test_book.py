@@ -255,7 +255,7 @@ def code_cells(md):
 def test_every_setup_cell_is_the_one_install_spec_writes_with_the_chapters_pins(md):
     _, install_spec = _scripts()
     text = md.read_text()
-    setup = jupytext.read(md).cells[[c.cell_type for c in jupytext.read(md).cells].index("code")]
+    setup = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
     expected = install_spec.setup_cell(install_spec.PIN_LINE.search(text)["spec"],
                                        install_spec.pinned_files(text), install_spec.files_url())
     assert setup.source == expected, (f"{md.name}'s setup cell is not install_spec's: run python "

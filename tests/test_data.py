@@ -4,7 +4,6 @@ and sentences that cannot be silently misaligned."""
 
 import errno
 import hashlib
-import http.server
 import io
 import os
 import socket
@@ -52,39 +51,14 @@ def write_corpus(root, text=CORPUS):
 
 
 @pytest.fixture
-def server(monkeypatch):
-    """A loopback HTTP server: ``files`` maps a path to bytes, or to a function that writes
-    the response itself; records the paths asked for. The archive's SHA-1 is d2l_lite's."""
-    files, requests = {}, []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            requests.append(self.path)
-            body = files.get(self.path.lstrip("/"))
-            if body is None:
-                self.send_error(404)
-            elif callable(body):
-                body(self)
-            else:
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+def server(loopback, monkeypatch):
+    """The loopback server (tests/conftest.py) as the corpus's mirror: it serves an archive
+    whose SHA-1 d2l_lite takes for d2l's."""
+    url, files, requests = loopback
     monkeypatch.setenv("D2L_LITE_DATA_URL", url)
     files["fra-eng.zip"] = make_zip()
     monkeypatch.setattr(download, "FRA_ENG_SHA1", hashlib.sha1(files["fra-eng.zip"]).hexdigest())
-    yield url, files, requests
-    httpd.shutdown()
-    httpd.server_close()
+    return url, files, requests
 
 
 def leftovers(root):

@@ -4,8 +4,6 @@ GitHub's, checked against its SHA-256, cached, and clear errors for a commit the
 a file other than the pinned one and a missing network."""
 
 import hashlib
-import http.server
-import threading
 import time
 
 import pytest
@@ -17,34 +15,10 @@ COMMIT = "c" * 40
 
 
 @pytest.fixture
-def server():
-    """Serves ``files`` (URL path -> bytes, or a function that writes the response) and
-    records the paths asked for."""
-    files, requests = {}, []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            if callable(body):
-                body(self)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/owner/repo", files, requests
-    httpd.shutdown()
-    httpd.server_close()
+def server(loopback):
+    """The loopback server (tests/conftest.py) standing in for GitHub's raw-file server."""
+    url, files, requests = loopback
+    return url + "owner/repo", files, requests
 
 
 @pytest.fixture
@@ -63,7 +37,7 @@ def pins(body=BODY, commit=COMMIT):
 
 def test_outside_a_checkout_the_pinned_file_is_fetched_checked_and_cached(server, elsewhere):
     url, files, requests = server
-    files[f"/owner/repo/{COMMIT}/book/_r.json"] = BODY
+    files[f"owner/repo/{COMMIT}/book/_r.json"] = BODY
     files_of = repository.Repository(url, pins())
     path = files_of.path("book/_r.json")
     assert path.read_bytes() == BODY
@@ -111,7 +85,7 @@ def test_a_missing_network_says_to_connect_and_run_again(elsewhere):
 
 def test_a_file_other_than_the_pinned_one_is_refused_and_not_cached(server, elsewhere):
     url, files, _ = server
-    files[f"/owner/repo/{COMMIT}/book/_r.json"] = b'{"runs": [1]}\n'
+    files[f"owner/repo/{COMMIT}/book/_r.json"] = b'{"runs": [1]}\n'
     with pytest.raises(repository.DownloadError, match=r"SHA-256 [0-9a-f]{64}, expected"):
         repository.Repository(url, pins()).path("book/_r.json")
     assert [p for p in (elsewhere / "cache").rglob("*") if p.is_file()] == []
@@ -119,7 +93,7 @@ def test_a_file_other_than_the_pinned_one_is_refused_and_not_cached(server, else
 
 def test_a_damaged_cache_is_fetched_again(server, elsewhere):
     url, files, requests = server
-    files[f"/owner/repo/{COMMIT}/book/_r.json"] = BODY
+    files[f"owner/repo/{COMMIT}/book/_r.json"] = BODY
     files_of = repository.Repository(url, pins())
     files_of.path("book/_r.json").write_bytes(b"damaged")
     assert files_of.path("book/_r.json").read_bytes() == BODY
@@ -145,7 +119,7 @@ def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(server, e
                 return
             time.sleep(0.2)
 
-    files[f"/owner/repo/{COMMIT}/book/_r.json"] = trickle
+    files[f"owner/repo/{COMMIT}/book/_r.json"] = trickle
     monkeypatch.setattr(repository, "DEADLINE", 1)
     start = time.monotonic()
     with pytest.raises(repository.DownloadError, match=r"took too long \(over 1 s\)"):
@@ -161,8 +135,9 @@ def test_a_body_shorter_than_its_content_length_is_reported_as_cut_off(server, e
         handler.send_header("Content-Length", "1000")
         handler.end_headers()
         handler.wfile.write(b"x" * 300)
+        handler.close_connection = True
 
-    files[f"/owner/repo/{COMMIT}/book/_r.json"] = short
+    files[f"owner/repo/{COMMIT}/book/_r.json"] = short
     with pytest.raises(repository.DownloadError, match=r"cut off after 300 of 1,000 bytes"):
         repository.Repository(url, pins()).path("book/_r.json")
     assert [p for p in (elsewhere / "cache").rglob("*") if p.is_file()] == []
