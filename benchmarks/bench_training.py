@@ -1,17 +1,18 @@
 """How fast d2l_lite trains the §11.4 models, measured, and the figures the docs quote.
 
-    python benchmarks/bench_training.py           # measure; write benchmarks/results.json and
+    python -m benchmarks.bench_training           # measure; write benchmarks/results.json and
                                                   # the figures in README.md, book/intro.md and
                                                   # benchmarks/RESULTS.md
-    python benchmarks/bench_training.py --quick   # the same code, tiny (CI); writes _build/bench
+    python -m benchmarks.bench_training --quick   # the same code, tiny (CI); writes _build/bench
 
-Three measurements, each a paired comparison with its 95% interval (``d2l_lite.book.measure``):
+Three measurements, each a paired comparison with its 95% interval
+(``d2l_lite.measures.intervals``):
 
 * **fit**: §11.4's experiment (GRU + additive, §11.4's settings, 30 epochs) trained by
   d2l_lite's fast path and by d2l 1.0.3 (``pip install --no-deps d2l==1.0.3``; skipped when it
   is not installed), seeds alternating; the ratio of fit times paired by seed, and the quality
   of both on one yardstick (masked validation loss, probe BLEU).
-* **steps**: one training step of every §11.4 variant (``section_11_4.VARIANTS``), the fast
+* **steps**: one training step of every §11.4 variant (``settings.VARIANTS``), the fast
   path against the reference (and d2l 1.0.3 for §11.4's own model, its progress plot left
   out), interleaved rounds, paired by round.
 * **ablation**: what each piece of the fast path saves in a training step, from the reference
@@ -19,9 +20,10 @@ Three measurements, each a paired comparison with its 95% interval (``d2l_lite.b
   all steps at once (keys still prepared at every step), keys prepared once, no work on the
   targets' padding.
 
-``results.json`` records the commit, the machine and the hash of the code measured; the test
+``results.json`` records the commit, the machine and the files of the code measured; the test
 suite checks that the figures in the docs are those of the file and that the file describes
-the tree's code. One process only: two torch processes on two cores slow each other badly.
+the tree's code (``d2l_lite.provenance.computed_by``). One process only: two torch processes
+on two cores slow each other badly.
 """
 
 import argparse
@@ -31,29 +33,28 @@ import io
 import json
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO / "scripts"))
-import d2l_reference  # noqa: E402
-from provenance import (  # noqa: E402
+import d2l_lite
+from benchmarks import d2l_reference
+from d2l_lite.chapters import experiment
+from d2l_lite.d2l.download import fra_eng_path
+from d2l_lite.measures import cost, intervals
+from d2l_lite.provenance import (
     checkout_lock,
-    code_hash,
+    code_changes,
     commit_and_dirty,
     imported_package_files,
     machine,
+    snapshot,
 )
+from d2l_lite.settings import HPARAMS, PROBES, VARIANTS
 
-import d2l_lite  # noqa: E402
-from d2l_lite.book import experiment, measure  # noqa: E402
-from d2l_lite.book.section_11_4 import HPARAMS, PROBES, VARIANTS  # noqa: E402
-from d2l_lite.d2l.download import fra_eng_path  # noqa: E402
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 
 RESULTS = HERE / "results.json"
 DOCS = [REPO / "README.md", REPO / "book" / "intro.md", HERE / "RESULTS.md"]
@@ -103,7 +104,7 @@ def fit(data, config, d2l):
             out[impl]["seconds"].append(time.perf_counter() - start)
             out[impl]["val_loss"].append(experiment.masked_val_loss(model, data["fast"]))
             out[impl]["bleu"].append(experiment.mean_bleu(model, data["fast"], ENGS, FRAS))
-    ratio = measure.paired_difference(out["fast"]["seconds"], out["d2l"]["seconds"],
+    ratio = intervals.paired_difference(out["fast"]["seconds"], out["d2l"]["seconds"],
                                       relative=True)
     return dict(runs=out, ratio=interval(ratio), epochs=config["epochs"])
 
@@ -112,8 +113,8 @@ def step_times(data, builds, config):
     """Median ms per training step of each model in ``builds`` (name -> model), interleaved,
     and the per-round times to pair."""
     batch = next(iter(data.train_dataloader()))
-    steps = {name: measure.step_function(model, batch) for name, model in builds.items()}
-    times = measure.interleaved_times(steps, rounds=config["rounds"],
+    steps = {name: cost.step_function(model, batch) for name, model in builds.items()}
+    times = cost.interleaved_times(steps, rounds=config["rounds"],
                                       per_round=config["per_round"])
     return times, {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
@@ -129,10 +130,10 @@ def steps(data, config, d2l):
             # without it here (fit, above, includes it)
             builds["d2l"].plot = lambda *args, **kwargs: None
         times, ms = step_times(data["fast"], builds, config)
-        row = dict(ms=ms, fast_vs_reference=interval(measure.paired_difference(
+        row = dict(ms=ms, fast_vs_reference=interval(intervals.paired_difference(
             times["fast"], times["reference"], relative=True)))
         if "d2l" in times:
-            row["fast_vs_d2l"] = interval(measure.paired_difference(
+            row["fast_vs_d2l"] = interval(intervals.paired_difference(
                 times["fast"], times["d2l"], relative=True))
         out[f"{rnn}-{scoring}"] = row
     return out
@@ -149,7 +150,7 @@ def ablation(data, config):
         times, ms = step_times(data["fast"], builds, config)
         out[f"{rnn}-{scoring}"] = dict(ms=ms, pieces=[
             dict(piece=what, before=before, after=after, change=interval(
-                measure.paired_difference(times[after], times[before], relative=True)))
+                intervals.paired_difference(times[after], times[before], relative=True)))
             for before, after, what in pieces])
     return out
 
@@ -159,7 +160,7 @@ def summary(results):
     m = results["machine"]
     where = (f"Measured on a {m['cores']}-core {m['cpu']} (torch {m['torch']}, "
              f"{m['torch_threads']} threads) at commit {results['commit'][:8]}, "
-             f"{results['measured'][:10]}, by `python benchmarks/bench_training.py`")
+             f"{results['measured'][:10]}, by `python -m benchmarks.bench_training`")
     parts = []
     if results.get("fit"):
         r = results["fit"]["ratio"]
@@ -221,13 +222,13 @@ def main():
             keeps_comparison(out, with_d2l=d2l is not None, told=args.no_d2l)
         files = sorted({Path(__file__).resolve().relative_to(REPO).as_posix(),
                         "benchmarks/d2l_reference.py", *imported_package_files()})
-        measured_code = code_hash(files)
+        measured_code = snapshot(files)
         commit, dirty = commit_and_dirty(*files)
         data = {"fast": d2l_lite.MTFraEng(batch_size=HPARAMS["batch_size"])}
         data["reference"] = data["fast"]
         if d2l:
             data["d2l"] = d2l.MTFraEng(batch_size=HPARAMS["batch_size"])
-        results = dict(commit=commit, dirty=dirty, code_files=files, code_hash=measured_code,
+        results = dict(commit=commit, dirty=dirty, code_files=files,
                        machine=machine(), config=config, d2l="1.0.3" if d2l else None,
                        measured=datetime.datetime.now(datetime.timezone.utc).isoformat(
                            timespec="seconds"))
@@ -237,7 +238,7 @@ def main():
         results["steps"] = steps(data, config, d2l)
         print("ablation ...", flush=True)
         results["ablation"] = ablation(data, config)
-        if code_hash(files) != measured_code:
+        if code_changes(measured_code):
             raise SystemExit("the measured code changed during the benchmark: run it again")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")

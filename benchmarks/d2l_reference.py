@@ -1,11 +1,11 @@
 """d2l 1.0.3 as a reference, when it is installed (``pip install --no-deps d2l==1.0.3``): what
-the parity goldens (``tests/goldens/make_goldens.py``) and the benchmark compare with.
+the parity goldens (``benchmarks/make_goldens.py``) and the benchmark compare with.
 
 d2l's ``torch`` module imports torchvision, pandas, scipy, PIL and requests at the top; §11.4
 uses none of them, so missing ones are replaced by empty stand-in modules. Its ``MTFraEng``
 downloads the corpus into ``../data``; here it reads the same ``fra.txt`` that d2l_lite reads.
 §11.4's decoder is not in the package (the book defines it in the chapter): ``import_d2l``
-adds it from the source of ``d2l_lite.book.section_11_4.Seq2SeqAttentionDecoder``, the page's
+adds it from the source of ``d2l_lite.chapters.section_11_4.Seq2SeqAttentionDecoder``, the page's
 code verbatim, run against d2l's own classes.
 """
 
@@ -62,7 +62,7 @@ def book_decoder(d2l):
     import torch
     from torch import nn
 
-    from d2l_lite.book import section_11_4
+    from d2l_lite.chapters import section_11_4
 
     namespace = {"d2l": d2l, "torch": torch, "nn": nn, "AttentionDecoder": d2l.AttentionDecoder}
     exec(inspect.getsource(section_11_4.Seq2SeqAttentionDecoder), namespace)

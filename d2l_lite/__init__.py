@@ -3,12 +3,19 @@
 ``import d2l_lite as d2l`` gives d2l's names for what the chapter uses, from the replica in
 ``d2l_lite/d2l/``, and runs the chapter's code unchanged. ``d2l.Seq2SeqAttentionDecoder`` is
 the reference model, written like the book's (it also takes ``rnn='lstm'`` and
-``scoring='dot'`` for the exercises). Beside the replica:
+``scoring='dot'`` for the exercises). Beside the replica, one folder or module per role:
 
 * ``d2l_lite.fast``: the same model computed with less work, chosen by name;
-* ``d2l_lite.book``: the book's own tools (``experiment``, ``measure``, ``flops``, the data
-  and runs of its studies) and exhibits (``section_11_4``: the book's decoder verbatim and
-  the readers' versions of it).
+* ``d2l_lite.settings``: the settings used in more than one place (§11.4's hyperparameters
+  and probe sentences, the exercises' variants, the chapters' seeds), typed once;
+* ``d2l_lite.chapters``: what the chapters run (§11.4's decoder verbatim and the readers'
+  versions of it, the experiment helpers);
+* ``d2l_lite.measures``: the measuring tools (intervals, BLEU and chrF, a training step's
+  time and memory, FLOPs, attention entropy);
+* ``d2l_lite.studies``: the long experiments the chapters read, their data sets and runner;
+* ``d2l_lite.explorer``: the attention explorer's models, for the browser;
+* ``d2l_lite.repository``: the repository's files where a chapter runs (Colab included);
+* ``d2l_lite.provenance``: whether a recorded result comes from the tree's code.
 
 Where d2l 1.0.3 is wrong the docstrings say so (``Seq2Seq.loss``, ``init_seq2seq``).
 """
@@ -42,7 +49,7 @@ from .d2l.utils import (
     try_gpu,
 )
 
-__version__ = "0.4.1"
+__version__ = "0.5.0"
 
 __all__ = [
     "AdditiveAttention", "AttentionDecoder", "DataModule", "Decoder", "DotProductAttention",

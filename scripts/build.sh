@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 . scripts/setup.sh
 if [ "${1:-}" != "--no-execute" ]; then
-  python scripts/execute_notebooks.py
+  python -m scripts.execute_notebooks
 fi
-python scripts/export_explorer.py  # the attention explorer's models and runtime, into web/explorer
+python -m d2l_lite.explorer.prepare  # the attention explorer's models and runtime, into web/explorer
 jupyter-book build . -W -n --keep-going
 echo
 echo "The book is at $(pwd)/_build/html/index.html"

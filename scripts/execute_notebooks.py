@@ -1,16 +1,18 @@
 """Re-execute the book's notebooks, one at a time, and write their outputs back.
 
-    python scripts/execute_notebooks.py [NAME ...]
+    python -m scripts.execute_notebooks [NAME ...]   # these chapters (default: all)
+    python -m scripts.execute_notebooks --stale      # those whose sources changed
 
 Each chapter's MyST source ``book/NAME.md`` is executed in a fresh kernel whose working folder
 is ``book/``; the outputs go into its paired ``book/NAME.ipynb`` (through jupytext, so the pair
 stays in sync) without per-cell timing metadata. After each chapter, ``book/_execution.json``
-records for it: the wall time, the machine, the commit and whether the chapter's sources had
-uncommitted changes, the ``d2l_lite`` modules its kernel imported, the results files it reads,
-``source_hash`` (see ``source_hash``) and ``ipynb_hash``, the hash of the notebook written.
-The sources are hashed before the chapter runs and checked after: if one changed meanwhile,
-nothing is written and the run stops. ``tests/test_book.py`` recomputes both hashes from the
-tree, so outputs are re-executed whenever the code they come from changes. The
+records for it: the wall time, the machine, the commit and any uncommitted changes, the
+``d2l_lite`` modules its kernel imported, the results files it reads, and ``ipynb_hash``, the
+hash of the notebook written. The sources are hashed before the chapter runs and checked
+after: if one changed meanwhile, nothing is written and the run stops. A chapter is stale
+(``stale``) when its source, the code of a module it imported or a results file it reads
+changed since the recorded commit (``d2l_lite.provenance.changes_since``, the rule the
+studies and the benchmark follow); ``tests/test_book.py`` checks that none is. The
 Reproducibility chapter shows the record, so it runs last, also after a single chapter.
 Notebooks run sequentially: two torch processes on two cores slow each other badly. The
 corpus comes from ``$D2L_LITE_DATA`` (``bash scripts/build.sh`` sets it).
@@ -29,9 +31,16 @@ import jupytext
 import nbclient
 import nbformat
 import yaml
-from install_spec import pinned_files, without_pin
 from jupyter_client.manager import KernelManager
-from provenance import checkout_lock, commit_and_dirty, machine, package_files
+
+from d2l_lite.provenance import (
+    changes_since,
+    checkout_lock,
+    commit_and_dirty,
+    machine,
+    package_files,
+)
+from scripts.install_spec import pinned_files, without_pin
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -56,16 +65,18 @@ def results_files(name):
     return sorted(found - {"book/_execution.json"})
 
 
-def source_hash(name, modules):
-    """SHA-256 of what chapter ``name``'s outputs depend on: the chapter's MyST source (but the
-    commit its setup cell installs in Colab), the ``d2l_lite`` modules its kernel imported
-    (``modules``, repository-relative paths) and the results files it reads, byte for byte.
-    Comments and docstrings count too: the chapters print the package's source code."""
-    h = hashlib.sha256()
-    h.update(without_pin((BOOK / f"{name}.md").read_text()).encode())
-    for path in sorted(modules) + results_files(name):
-        h.update(path.encode() + b"\0" + (REPO / path).read_bytes() + b"\0")
-    return h.hexdigest()
+def stale(name, record):
+    """Why chapter ``name``'s recorded run (``record``: its entry in the execution record, or
+    None) is not of the tree's sources, as readable lines; none when it is. Its source is
+    compared but for the pins of its setup cell (re-pinning changes no output); the modules
+    by their code; the results files byte for byte."""
+    if record is None:
+        return ["it was never executed"]
+    if not record.get("commit") or record.get("dirty") is not False:
+        return ["it ran on uncommitted sources"]
+    files = [f"book/{name}.md", *record["modules"], *record["results_files"]]
+    return changes_since(record["commit"], files, normalize=lambda path, text: (
+        without_pin(text) if path.endswith(".md") else text))
 
 
 def ipynb_hash(path):
@@ -159,7 +170,6 @@ def run_chapter(name, record, env):
         seconds=round(seconds, 1), sequence=record["sequence"],
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         commit=commit, dirty=dirty, modules=modules, results_files=results_files(name),
-        source_hash=source_hash(name, modules),
         ipynb_hash=ipynb_hash(BOOK / f"{name}.ipynb"), environment=env)
     record["notebooks"] = {n: record["notebooks"][n] for n in chapters()
                            if n in record["notebooks"]}
@@ -169,6 +179,12 @@ def run_chapter(name, record, env):
 
 def main():
     names = sys.argv[1:] or chapters()
+    if names == ["--stale"]:
+        runs = load_record()["notebooks"]
+        names = [n for n in chapters() if stale(n, runs.get(n))]
+        print(f"stale: {', '.join(names) or 'none'}", flush=True)
+        if not names:
+            return
     unknown = sorted(set(names) - set(chapters()))
     if unknown:
         sys.exit(f"unknown chapter(s) {unknown}: choose from {chapters()}")

@@ -1,14 +1,14 @@
 """Each chapter's setup cell: the d2l_lite it installs in Colab and the repository files it
 reads, each pinned to a commit of main; and a way to update them.
 
-    python scripts/install_spec.py          # print the spec the chapters should hold
-    python scripts/install_spec.py --write  # rewrite every chapter's setup cell (.md, .ipynb)
+    python -m scripts.install_spec          # print the spec the chapters should hold
+    python -m scripts.install_spec --write  # rewrite every chapter's setup cell (.md, .ipynb)
                                             # and README's Colab table
 
 The spec names the repository (``repository.url`` in ``_config.yml``) at a commit: the last
 commit that changed ``d2l_lite/`` or ``pyproject.toml``. A file a chapter reads (results,
 weights) is pinned to the last commit that changed it, with its SHA-256; the chapter reads it
-through ``d2l_lite.book.repository``, which takes the checkout's file in a checkout and
+through ``d2l_lite.repository``, which takes the checkout's file in a checkout and
 fetches the pinned one anywhere else (Colab). Commits of main are in every clone of main (a
 tag would have to be pushed on its own). ``tests/test_book.py`` checks that the pins name the
 tree's package and files at commits of main, so the chapters can never name code or results
@@ -79,7 +79,7 @@ if importlib.util.find_spec("d2l_lite") is None:
 SETUP_FILES = '''
 # The repository's files this chapter reads: the checkout's in a checkout, else fetched at
 # the commit of main pinned here and checked against its SHA-256.
-from d2l_lite.book.repository import Repository
+from d2l_lite.repository import Repository
 
 repository = Repository("{url}", {{
 {pins}}})

@@ -97,7 +97,7 @@ else
   if [ "${SETUP_STOP_AFTER:-}" = torch ]; then exit 0; fi  # for tests/test_scripts.py
   python -m pip check >>"$LOG" 2>&1 || { tail -n 20 "$LOG"; echo "setup: the installed" \
     "packages do not fit together (above); with another TORCH_SPEC, refresh the lock:" \
-    "python scripts/update_lock.py"; exit 1; }
+    "python -m scripts.update_lock"; exit 1; }
   echo "setup: installing d2l_lite"
   pip_install --no-build-isolation --no-deps -e .
   python -c "import torch, d2l_lite, jupyter_book" || { echo "setup failed: see $LOG"; exit 1; }

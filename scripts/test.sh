@@ -31,7 +31,7 @@ python -m pytest tests/test_colab.py -q -p no:cacheprovider -m colab
 
 stage "book build (warnings are errors), with the attention explorer's models exported"
 rm -rf _build/html
-python scripts/export_explorer.py
+python -m d2l_lite.explorer.prepare
 jupyter-book build . -W -n --keep-going
 
 stage "rendered pages in headless Chromium (screenshots in _build/screenshots)"

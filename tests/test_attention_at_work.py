@@ -1,5 +1,5 @@
 """The chapter on attention at work: the reversal task, batches of one source length, the
-long-sentence data set and its decoding by length, and the two study scripts in smoke
+long-sentence data set and its decoding by length, and the two studies in smoke
 configurations, writing the results files the chapter reads; the committed results files
 come from the tree's code."""
 
@@ -12,15 +12,15 @@ import pytest
 import torch
 from study_checks import check_committed_results
 
-from d2l_lite.book import experiment
-from d2l_lite.book.batching import LengthBatches
-from d2l_lite.book.long_sentences import (
+from d2l_lite.chapters import experiment
+from d2l_lite.studies.batching import LengthBatches
+from d2l_lite.studies.long_sentences import (
     MTFraEngLong,
     attention_entropy,
     bucket_of,
     translate_by_length,
 )
-from d2l_lite.book.synthetic import Reversal, alignment_scores, reverse
+from d2l_lite.studies.synthetic import Reversal, alignment_scores, reverse
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "book" / "_attention_at_work.json"
@@ -114,8 +114,8 @@ def test_decoding_by_length_gives_each_sentence_what_it_gets_alone(long_data):
 
 
 def study(*args, check=True):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "attention_at_work.py"),
-                           *args], capture_output=True, text=True, check=check, cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "d2l_lite.studies.attention_at_work", *args],
+                          capture_output=True, text=True, check=check, cwd=REPO)
 
 
 def check_schema(results):
@@ -167,8 +167,8 @@ def check_reversal(results):
 @pytest.mark.slow
 def test_the_reversal_study_runs_in_its_smoke_configuration(tmp_path):
     out = tmp_path / "reversal.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "reversal.py"), "--smoke", "--out",
-                    out], check=True, capture_output=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "d2l_lite.studies.reversal", "--smoke", "--out", out],
+                   check=True, capture_output=True, cwd=REPO)
     check_reversal(json.loads(out.read_text()))
 
 

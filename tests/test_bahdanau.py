@@ -7,8 +7,8 @@ import torch
 from test_experiment import SMALL, Pairs
 
 import d2l_lite as d2l
-from d2l_lite.book import experiment
-from d2l_lite.book.bahdanau import BidirectionalEncoder, uniform_attention
+from d2l_lite.chapters import experiment
+from d2l_lite.chapters.bahdanau import BidirectionalEncoder, uniform_attention
 
 
 def test_padding_cannot_reach_a_sentences_annotations_or_initial_state():

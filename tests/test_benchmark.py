@@ -7,17 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from study_checks import computed_by_the_trees_code
+from study_checks import changes
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(0, str(REPO / "scripts"))
 
 
 @pytest.mark.slow
 def test_the_benchmark_runs_in_its_quick_configuration(data_root, monkeypatch):
     monkeypatch.setenv("D2L_LITE_DATA", str(data_root))
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_training.py"), "--quick",
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_training", "--quick",
                     "--no-d2l"], check=True, cwd=REPO, capture_output=True)
     results = json.loads((REPO / "_build" / "bench" / "results.json").read_text())
     assert set(results["steps"]) == {"gru-additive", "gru-dot", "lstm-additive", "lstm-dot"}
@@ -26,32 +24,31 @@ def test_the_benchmark_runs_in_its_quick_configuration(data_root, monkeypatch):
 
 
 def test_the_docs_quote_the_figures_of_the_results_file_measured_on_the_trees_code():
-    import bench_training
+    from benchmarks import bench_training
 
     results = json.loads(bench_training.RESULTS.read_text())
-    assert results["dirty"] is False, "benchmarks/results.json measured uncommitted code"
-    assert computed_by_the_trees_code(results), (
-        "benchmarks/results.json measured other code than the tree's: run python "
-        "benchmarks/bench_training.py")
+    changed = changes(results, "benchmarks.bench_training")
+    assert not changed, (f"benchmarks/results.json measured other code than the tree's "
+                         f"({changed}): run python -m benchmarks.bench_training")
     summary = bench_training.summary(results)
     for doc in bench_training.DOCS:
         block = bench_training.BLOCK.search(doc.read_text())
         assert block, f"{doc} has no benchmark block"
         assert summary in block[0], f"{doc}'s figures are not benchmarks/results.json's: run " \
-                                    f"python benchmarks/bench_training.py"
+                                    f"python -m benchmarks.bench_training"
 
 
 def check_full_record(results):
     """A record the docs can quote: the full configuration and the comparison with d2l 1.0.3,
     its ratio's interval over every seed."""
-    import bench_training
+    from benchmarks import bench_training
 
     assert results["config"] == bench_training.FULL, (
         "benchmarks/results.json holds another configuration than the full one: run python "
-        "benchmarks/bench_training.py")
+        "-m benchmarks.bench_training")
     assert results["d2l"] == "1.0.3" and results["fit"], (
         "benchmarks/results.json has no comparison with d2l 1.0.3: pip install --no-deps "
-        "d2l==1.0.3 and run python benchmarks/bench_training.py")
+        "d2l==1.0.3 and run python -m benchmarks.bench_training")
     fit = results["fit"]
     assert fit["epochs"] == bench_training.FULL["epochs"]
     for impl in ("fast", "d2l"):
@@ -62,7 +59,7 @@ def check_full_record(results):
 
 
 def test_the_results_file_holds_the_full_configuration_and_the_d2l_comparison():
-    import bench_training
+    from benchmarks import bench_training
 
     results = json.loads(bench_training.RESULTS.read_text())
     check_full_record(results)
@@ -75,7 +72,7 @@ def test_the_results_file_holds_the_full_configuration_and_the_d2l_comparison():
                                                    (True, False, False)])
 def test_a_run_without_d2l_never_replaces_a_record_with_the_comparison(tmp_path, with_d2l,
                                                                        told, stops):
-    import bench_training
+    from benchmarks import bench_training
 
     record = tmp_path / "results.json"
     record.write_text(bench_training.RESULTS.read_text())

@@ -76,10 +76,7 @@ def test_chapter_starts_by_making_d2l_lite_importable(md):
 
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
 def test_cell_ids_are_stable_so_re_execution_does_not_rewrite_them(md):
-    import sys
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    from execute_notebooks import stable_ids
+    from scripts.execute_notebooks import stable_ids
 
     expected = [c.id for c in stable_ids(jupytext.read(md)).cells]
     stored = [c["id"] for c in json.loads(md.with_suffix(".ipynb").read_text())["cells"]]
@@ -87,11 +84,7 @@ def test_cell_ids_are_stable_so_re_execution_does_not_rewrite_them(md):
 
 
 def _scripts():
-    import sys
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    import execute_notebooks
-    import install_spec
+    from scripts import execute_notebooks, install_spec
 
     return execute_notebooks, install_spec
 
@@ -131,11 +124,11 @@ def test_the_pinned_commit_is_in_mains_history_and_holds_the_trees_d2l_lite():
         pytest.fail(message)
     assert git("merge-base", "--is-ancestor", ref, "HEAD", check=False).returncode == 0, (
         f"the chapters install {ref}, which is not in the history of HEAD: a reader cannot "
-        f"get it; run python scripts/install_spec.py --write")
+        f"get it; run python -m scripts.install_spec --write")
     changed = git("diff", "--name-only", ref, "--", *install_spec.PACKAGED).stdout.split()
     assert not changed, (
         f"the chapters install {ref}, but {changed} differ in the tree: commit them, then run "
-        f"python scripts/install_spec.py --write (and bump d2l_lite.__version__)")
+        f"python -m scripts.install_spec --write (and bump d2l_lite.__version__)")
 
 
 def test_the_version_was_set_in_or_after_the_last_change_to_the_package():
@@ -157,18 +150,21 @@ def test_outputs_come_from_the_code_in_the_tree(md):
     results files it reads; the notebook is the one that run wrote; and the torch it ran
     on is the pinned one."""
     execute_notebooks, _ = _scripts()
-    import pins
     from packaging.requirements import Requirement
 
+    from scripts import pins
+
     record = json.loads((BOOK / "_execution.json").read_text())["notebooks"].get(md.stem)
-    rerun = f"run python scripts/execute_notebooks.py {md.stem}"
+    rerun = f"run python -m scripts.execute_notebooks {md.stem}"
     assert record is not None, f"{md.stem} was never executed: {rerun}"
     if md.stem != "reproducibility":
         assert "d2l_lite/__init__.py" in record["modules"], record["modules"]
     assert record["results_files"] == execute_notebooks.results_files(md.stem)
-    assert record["source_hash"] == execute_notebooks.source_hash(md.stem, record["modules"]), (
+    changed = execute_notebooks.stale(md.stem, record)
+    assert not changed, (
         f"book/{md.stem}.ipynb was executed from other sources than the tree's (its chapter, "
-        f"a d2l_lite module it imported, or a results file it reads changed since): {rerun}")
+        f"a d2l_lite module it imported, or a results file it reads changed since: "
+        f"{changed}): {rerun}, or python -m scripts.execute_notebooks --stale")
     assert record["ipynb_hash"] == execute_notebooks.ipynb_hash(md.with_suffix(".ipynb")), (
         f"book/{md.stem}.ipynb is not the notebook its recorded run wrote: {rerun}")
     torch = record["environment"]["torch"]
@@ -196,36 +192,7 @@ def test_executing_one_chapter_executes_the_reproducibility_page_after_it():
         execute_notebooks.chapters())
 
 
-def test_the_source_hash_follows_the_chapter_the_imported_modules_and_results(tmp_path,
-                                                                             monkeypatch):
-    execute_notebooks, _ = _scripts()
-    monkeypatch.setattr(execute_notebooks, "REPO", tmp_path)
-    monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path / "book")
-    (tmp_path / "d2l_lite").mkdir()
-    (tmp_path / "book").mkdir()
-    pins = '    "book/_results.json": ("", ""),\n'
-    (tmp_path / "book" / "x.md").write_text(f"# x\n{pins}")
-    (tmp_path / "book" / "_results.json").write_text("{}")
-    (tmp_path / "d2l_lite" / "unused.py").write_text("x = 1\n")
-    modules = ["d2l_lite/m.py"]
-    hashes = []
-    for source in ('def f(x):\n    """Doc."""\n    return x + 1\n',
-                   'def f(x):\n    """Doc."""\n    return x + 1\n',
-                   'def f(x):\n    """Other doc."""\n    return x + 1\n',
-                   'def f(x):\n    """Doc."""\n    return x + 2\n'):
-        (tmp_path / "d2l_lite" / "m.py").write_text(source)
-        hashes.append(execute_notebooks.source_hash("x", modules))
-    (tmp_path / "d2l_lite" / "unused.py").write_text("x = 2\n")  # not imported: no change
-    hashes.append(execute_notebooks.source_hash("x", modules))
-    (tmp_path / "book" / "_results.json").write_text('{"a": 1}')
-    hashes.append(execute_notebooks.source_hash("x", modules))
-    (tmp_path / "book" / "x.md").write_text(f"# x, edited\n{pins}")
-    hashes.append(execute_notebooks.source_hash("x", modules))
-    assert hashes[0] == hashes[1] and hashes[3] == hashes[4]
-    assert len({hashes[1], hashes[2], hashes[3], hashes[5], hashes[6]}) == 5
-
-
-def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, monkeypatch):
+def test_re_pinning_changes_neither_the_source_compared_nor_the_cell_ids(tmp_path, monkeypatch):
     execute_notebooks, install_spec = _scripts()
     monkeypatch.setattr(execute_notebooks, "BOOK", tmp_path)
     text = (BOOK / "lstm.md").read_text()
@@ -235,14 +202,14 @@ def test_re_pinning_changes_neither_the_source_hash_nor_the_cell_ids(tmp_path, m
         cell = install_spec.setup_cell(install_spec.spec(ref), pins,
                                        url=f"https://example.org/{ref}")
         (tmp_path / "lstm.md").write_text(install_spec.replace_setup(text, cell))
-        hashes.append(execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]))
+        hashes.append(install_spec.without_pin((tmp_path / "lstm.md").read_text()))
         nb = execute_notebooks.stable_ids(jupytext.read(tmp_path / "lstm.md"))
         ids.append([c.id for c in nb.cells])
         jupytext.write(nb, tmp_path / "lstm.ipynb", fmt="ipynb")
         notebooks.append(execute_notebooks.ipynb_hash(tmp_path / "lstm.ipynb"))
     assert hashes[0] == hashes[1] and ids[0] == ids[1] and notebooks[0] == notebooks[1]
     (tmp_path / "lstm.md").write_text(text.replace("Exercise 1", "Exercise one"))
-    assert execute_notebooks.source_hash("lstm", ["d2l_lite/__init__.py"]) != hashes[0]
+    assert install_spec.without_pin((tmp_path / "lstm.md").read_text()) != hashes[0]
 
 
 def code_cells(md):
@@ -299,7 +266,7 @@ def test_a_chapter_reads_repository_files_only_through_its_pins(md):
 def test_the_pinned_files_are_the_trees_at_commits_of_main(md):
     _, install_spec = _scripts()
     for path, (commit, sha256) in install_spec.pinned_files(md.read_text()).items():
-        redo = f"commit {path}, then run python scripts/install_spec.py --write"
+        redo = f"commit {path}, then run python -m scripts.install_spec --write"
         assert commit and sha256, f"{md.name} has an empty pin for {path}: {redo}"
         if message := too_shallow_to_tell(commit):
             pytest.fail(message)
@@ -318,4 +285,4 @@ def test_readmes_colab_table_is_the_one_install_spec_writes():
     readme = (REPO / "README.md").read_text()
     table = readme.split("<!-- colab:start -->\n")[1].split("\n<!-- colab:end -->")[0]
     assert table == install_spec.colab_table(), (
-        "README's Colab table is out of date: run python scripts/install_spec.py --write")
+        "README's Colab table is out of date: run python -m scripts.install_spec --write")

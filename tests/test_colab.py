@@ -27,10 +27,9 @@ import nbformat
 import pytest
 from jupyter_client.manager import KernelManager
 
+from scripts import install_spec, pins
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import install_spec  # noqa: E402
-import pins  # noqa: E402
 
 CHAPTERS = sorted(install_spec.pinned_specs())
 TRAINS = re.compile(r"\bexperiment\.train\(|\.fit\(|\.training_step\(")

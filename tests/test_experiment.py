@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite.book import experiment
-from d2l_lite.book.section_11_4 import HPARAMS
+from d2l_lite.chapters import experiment
+from d2l_lite.settings import HPARAMS
 
 
 class Pairs(d2l.DataModule):

@@ -10,16 +10,15 @@ import inspect
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from d2l_lite.book import explorer
-from d2l_lite.book.long_sentences import translate_by_length
+from d2l_lite import explorer
 from d2l_lite.d2l.data import preprocess
+from d2l_lite.studies.long_sentences import translate_by_length
 
 REPO = Path(__file__).resolve().parents[1]
 SERVED = REPO / "book" / "_explorer"
@@ -68,7 +67,7 @@ def tiny_model(scoring):
 
 def random_weights(meta, seed=3):
     """8-bit weights of a freshly built model (seed ``seed``) of ``meta``'s sizes."""
-    from d2l_lite.book.experiment import make_model
+    from d2l_lite.chapters.experiment import make_model
 
     model = make_model(explorer.ServedData(meta), scoring=meta["scoring"], fast=True, seed=seed,
                        **meta["hparams"])
@@ -90,50 +89,48 @@ def test_a_served_models_description_records_its_weights_and_a_stale_pair_is_ref
     assert loaded == written and weights.keys() == random_weights(meta).keys()
     # other weights written over the .pt, the description left as it was
     torch.save(random_weights(meta, seed=4), tmp_path / "additive.pt")
-    with pytest.raises(explorer.StaleServedModel, match=r"export_explorer\.py --choose"):
+    with pytest.raises(explorer.StaleServedModel, match=r"explorer\.prepare --choose"):
         explorer.load_served(tmp_path, "additive")
     # a description that records no hash at all
     del written["weights_sha256"]
     (tmp_path / "additive.json").write_text(json.dumps(written))
-    with pytest.raises(explorer.StaleServedModel, match=r"export_explorer\.py --choose"):
+    with pytest.raises(explorer.StaleServedModel, match=r"explorer\.prepare --choose"):
         explorer.load_served(tmp_path, "additive")
 
 
 def test_the_export_refuses_weights_that_their_description_does_not_record(tmp_path,
                                                                          monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import export_explorer
+    from d2l_lite.explorer import prepare
 
     served, static = tmp_path / "served", tmp_path / "static"
     served.mkdir()
-    for arm in export_explorer.ARMS:  # pairs as --choose writes them
+    for arm in prepare.ARMS:  # pairs as --choose writes them
         meta = dict(tiny_meta(arm), label=arm)
         torch.save(random_weights(meta), served / f"{arm}.pt")
         meta["weights_sha256"] = sha256(served / f"{arm}.pt")
         (served / f"{arm}.json").write_text(json.dumps(meta))
     torch.save(random_weights(tiny_meta("dot"), seed=4), served / "dot.pt")  # a stale .pt
-    monkeypatch.setattr(export_explorer, "SERVED", served)
-    monkeypatch.setattr(export_explorer, "STATIC", static)
-    with pytest.raises(SystemExit, match=r"dot\.pt.*export_explorer\.py --choose"):
-        export_explorer.export()
+    monkeypatch.setattr(prepare, "SERVED", served)
+    monkeypatch.setattr(prepare, "STATIC", static)
+    with pytest.raises(SystemExit, match=r"dot\.pt.*explorer\.prepare --choose"):
+        prepare.export()
 
 
 @pytest.mark.skipif(not (REPO / "node_modules" / "onnxruntime-web").is_dir(),
                     reason="no node_modules (npm ci, which scripts/setup.sh runs, installs it)")
 def test_the_manifest_gives_the_page_each_models_decoding_limits(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import export_explorer
+    from d2l_lite.explorer import prepare
 
     served, static = tmp_path / "served", tmp_path / "static"
     served.mkdir()
     study = json.loads((REPO / "book" / "_attention_at_work.json").read_text())["settings"]
     num_steps = {"additive": 3 * study["data"]["max_len"], "dot": study["data"]["max_len"]}
-    for arm in export_explorer.ARMS:
+    for arm in prepare.ARMS:
         meta = dict(tiny_meta(arm), label=arm, num_steps=num_steps[arm])
         explorer.save_served(served, meta, random_weights(meta))
-    monkeypatch.setattr(export_explorer, "SERVED", served)
-    monkeypatch.setattr(export_explorer, "STATIC", static)
-    export_explorer.export()
+    monkeypatch.setattr(prepare, "SERVED", served)
+    monkeypatch.setattr(prepare, "STATIC", static)
+    prepare.export()
     entries = {m["name"]: m for m in
                json.loads((static / "models" / "manifest.json").read_text())["models"]}
     # the longest sentence the study trained on, unless the description keeps fewer steps
@@ -225,8 +222,6 @@ def test_rounding_to_8_bits_keeps_each_row_within_half_a_step():
     assert ((explorer.dequantize(q, scale) - w).abs() <= scale.reshape(-1, 1) / 2 + 1e-7).all()
 
 
-@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
-                                               "--choose makes them)")
 @pytest.mark.parametrize("name", ["additive", "dot"])
 def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
     meta, weights = explorer.load_served(SERVED, name)
@@ -238,24 +233,20 @@ def test_the_served_models_export_and_agree_with_pytorch(name, tmp_path):
     check_against_pytorch(meta, model, tmp_path, sentences)
 
 
-@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
-                                               "--choose makes them)")
 @pytest.mark.parametrize("name", ["additive", "dot"])
 def test_the_committed_weights_are_those_their_description_records(name):
     meta = json.loads((SERVED / f"{name}.json").read_text())
     assert meta.get("weights_sha256") == sha256(SERVED / f"{name}.pt"), (
         f"book/_explorer/{name}.pt is not the file book/_explorer/{name}.json describes: run "
-        f"python scripts/export_explorer.py --choose")
+        f"python -m d2l_lite.explorer.prepare --choose")
 
 
-@pytest.mark.skipif(not SERVED.is_dir(), reason="no served models (scripts/export_explorer.py "
-                                               "--choose makes them)")
 @pytest.mark.parametrize("name", ["additive", "dot"])
 def test_the_served_models_are_the_studys_best_by_chrf(name):
     meta = json.loads((SERVED / f"{name}.json").read_text())
     results = json.loads((REPO / "book" / "_attention_at_work.json").read_text())
     assert meta["study_code_hash"] == results["code_hash"], (
         f"book/_explorer/{name} comes from another run of the study: run python "
-        f"scripts/export_explorer.py --choose")
+        f"d2l_lite/explorer/prepare.py --choose")
     runs = [r for r in results["runs"] if r["arm"] == name]
     assert meta["seed"] == max(runs, key=lambda r: r["natural"]["chrf"])["seed"]

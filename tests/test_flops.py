@@ -2,7 +2,7 @@
 
 import pytest
 
-from d2l_lite.book.flops import forward_flops, scorer_flops, training_step_flops
+from d2l_lite.measures.flops import forward_flops, scorer_flops, training_step_flops
 
 
 def test_scorer_flops_counted_by_hand():

@@ -11,8 +11,8 @@ import torch
 from study_checks import check_committed_results
 
 import d2l_lite as d2l
-from d2l_lite.book.split import MTFraEngSplit
 from d2l_lite.d2l.data import preprocess
+from d2l_lite.studies.split import MTFraEngSplit
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "book" / "_larger_scale.json"
@@ -74,7 +74,7 @@ def test_the_baseline_decoder_has_d2ls_shapes_and_trains():
 
 def check_schema(results):
     """The fields the chapter reads, with their types."""
-    assert set(results) >= {"settings", "settings_key", "code_hash", "code_files", "runs",
+    assert set(results) >= {"settings", "settings_key", "code_files", "runs",
                             "sessions", "data", "timing"}
     settings = results["settings"]
     assert set(settings) == {"data", "model", "patience", "seeds", "arms", "timing_rounds"}
@@ -99,7 +99,7 @@ def check_schema(results):
 
 
 def study(*args, check=True):
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "larger_scale.py"), *args],
+    return subprocess.run([sys.executable, "-m", "d2l_lite.studies.larger_scale", *args],
                           capture_output=True, text=True, check=check, cwd=REPO)
 
 
@@ -117,11 +117,11 @@ def test_the_study_runs_in_its_smoke_configuration_and_resumes(data_root, tmp_pa
     assert out.read_text() == before
 
     # a file of other code (or settings) is refused, and kept as it is
-    results["code_hash"] = "0" * 64
+    results["sessions"][0].update(commit="0" * 40, dirty=False)
     out.write_text(json.dumps(results))
     refused = study("--smoke", "--out", out, check=False)
     assert refused.returncode != 0 and "runs of other code" in refused.stderr
-    assert json.loads(out.read_text())["code_hash"] == "0" * 64
+    assert json.loads(out.read_text())["sessions"][0]["commit"] == "0" * 40
     results["settings_key"] = "other"
     out.write_text(json.dumps(results))
     refused = study("--smoke", "--out", out, check=False)
@@ -135,8 +135,7 @@ def test_the_study_runs_in_its_smoke_configuration_and_resumes(data_root, tmp_pa
 def test_a_smoke_run_never_writes_the_committed_results(monkeypatch):
     refused = study("--smoke", "--out", str(RESULTS), check=False)
     assert refused.returncode != 0 and "never writes book/_larger_scale.json" in refused.stderr
-    sys.path.insert(0, str(REPO / "scripts"))
-    import studies
+    from d2l_lite import studies
 
     monkeypatch.setattr(sys, "argv", ["larger_scale.py", "--smoke"])
     assert studies.parse_args("larger_scale", "").out == (
@@ -149,8 +148,7 @@ def test_a_smoke_run_never_writes_the_committed_results(monkeypatch):
                                  "larger_scale.json"])
 def test_a_smoke_run_refuses_every_file_of_the_checkout_outside_the_smoke_folder(
         out, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import studies
+    from d2l_lite import studies
 
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, "argv", ["reversal.py", "--smoke", "--out", out, "--restart"])
@@ -161,8 +159,7 @@ def test_a_smoke_run_refuses_every_file_of_the_checkout_outside_the_smoke_folder
 
 def test_a_smoke_run_writes_under_the_smoke_folder_or_outside_the_checkout(monkeypatch,
                                                                            tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import studies
+    from d2l_lite import studies
 
     for out in (REPO / "_build" / "smoke" / "other.json", tmp_path / "results.json"):
         monkeypatch.setattr(sys, "argv", ["reversal.py", "--smoke", "--out", str(out)])
@@ -170,13 +167,11 @@ def test_a_smoke_run_writes_under_the_smoke_folder_or_outside_the_checkout(monke
 
 
 def test_a_session_is_recorded_only_when_it_adds_a_run(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import provenance
-    import studies
+    from d2l_lite import provenance, studies
 
     monkeypatch.setenv(provenance.LOCK_HELD, "1")
     out = tmp_path / "results.json"
-    monkeypatch.setattr(sys, "argv", [str(REPO / "scripts" / "reversal.py"), "--smoke",
+    monkeypatch.setattr(sys, "argv", [str(REPO / "d2l_lite" / "studies" / "reversal.py"), "--smoke",
                                       "--out", str(out)])
     budget = []  # how many runs the next session may add (an interrupted study)
 

@@ -1,4 +1,4 @@
-"""d2l_lite against d2l 1.0.3's outputs on the same inputs (goldens/make_goldens.py made them)."""
+"""d2l_lite against d2l 1.0.3's outputs on the same inputs (made by benchmarks/make_goldens.py)."""
 
 import hashlib
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import d2l_lite as d2l
-from d2l_lite.book import section_11_4
+from d2l_lite import settings
 from d2l_lite.d2l.seq2seq import EncoderDecoder
 from d2l_lite.fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder
 
@@ -28,9 +28,8 @@ def test_mtfraeng_builds_d2ls_arrays_and_vocabularies(goldens, data_root, index)
 
 def test_build_maps_new_sentences_like_d2l_with_unknown_words(goldens, data_root):
     data = d2l.MTFraEng(batch_size=4, root=data_root)
-    built = data.build(["go .", "i lost .", "he's calm .", "i'm home .", "zyx unknownword ."],
-                       ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi .",
-                        "qwv motinconnu ."])
+    engs, fras = zip(*settings.PROBES)
+    built = data.build([*engs, "zyx unknownword ."], [*fras, "qwv motinconnu ."])
     for ours, theirs in zip(built, goldens["data"][0]["built"]):
         assert torch.equal(ours, theirs)
     assert built[0][-1, 0] == data.src_vocab.unk
@@ -136,7 +135,7 @@ def test_predict_step_matches_d2l(goldens, fast):
 @pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
 def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root, fast):
     """§11.4 as printed, with d2l's loss: same initial weights, batches, dropout masks."""
-    hp = section_11_4.HPARAMS
+    hp = settings.HPARAMS
     args = (hp["embed_size"], hp["num_hiddens"], hp["num_layers"], hp["dropout"])
     torch.manual_seed(0)
     data = d2l.MTFraEng(batch_size=hp["batch_size"], root=data_root)
@@ -147,7 +146,7 @@ def test_seed_0_reproduces_d2ls_probe_translations(goldens, data_root, fast):
                         tgt_pad=data.tgt_vocab["<pad>"], lr=hp["lr"])
     d2l.Trainer(max_epochs=hp["max_epochs"], gradient_clip_val=hp["gradient_clip_val"]).fit(
         model, data)
-    engs, fras = zip(*section_11_4.PROBES)
+    engs, fras = zip(*settings.PROBES)
     preds, _ = model.predict_step(data.build(list(engs), list(fras)), "cpu", data.num_steps)
     for fr, p, (tokens, score) in zip(fras, preds, goldens["translations"]):
         ours = data.tgt_vocab.to_tokens(p)

@@ -1,4 +1,4 @@
-"""How a chapter reads the repository's files (d2l_lite.book.repository): the checkout's own
+"""How a chapter reads the repository's files (d2l_lite.repository): the checkout's own
 file in a checkout; elsewhere the pinned file from a loopback HTTP server standing in for
 GitHub's, checked against its SHA-256, cached, and clear errors for a commit the server lacks,
 a file other than the pinned one and a missing network."""
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from d2l_lite.book import repository
+from d2l_lite import repository
 
 BODY = b'{"runs": []}\n'
 COMMIT = "c" * 40

@@ -3,7 +3,7 @@ statistics, and intervals that cover a known difference and are paired."""
 
 import pytest
 
-from d2l_lite.book import scores
+from d2l_lite.measures import scores
 
 HYPOTHESES = ["le chat est noir .", "il fait beau", "je suis ici .", "nous partons demain ."]
 REFERENCES = [["le chat est noir ."], ["il fait beau .", "le temps est beau ."],

@@ -152,8 +152,7 @@ def test_the_pinned_torch_is_installed_by_hash_and_a_file_that_matches_none_is_r
 
 
 def test_the_torch_pin_is_read_with_its_hashes(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import pins
+    from scripts import pins
 
     hashes = [f"{i}" * 64 for i in (1, 2)]
     pin = tmp_path / "requirements-torch.txt"
@@ -176,10 +175,10 @@ def test_the_torch_pin_is_read_with_its_hashes(tmp_path, monkeypatch):
 def test_every_torch_hash_names_its_file_and_none_is_a_cuda_build():
     """PyPI's Linux wheels of torch are CUDA builds, which need gigabytes of nvidia-* packages
     that the lock does not hold: only CPU builds may match."""
-    sys.path.insert(0, str(REPO / "scripts"))
     from packaging.requirements import Requirement
     from packaging.utils import parse_wheel_filename
-    from pins import torch_files, torch_hashes, torch_pin
+
+    from scripts.pins import torch_files, torch_hashes, torch_pin
 
     hashes, files = torch_hashes(), torch_files()
     assert hashes and len(set(hashes)) == len(hashes)
@@ -206,8 +205,7 @@ def test_node_packages_are_installed_without_running_their_scripts(checkout):
 
 
 def test_the_readme_quotes_the_torch_range_and_pin_as_the_files_have_them():
-    sys.path.insert(0, str(REPO / "scripts"))
-    from pins import torch_pin
+    from scripts.pins import torch_pin
 
     readme = (REPO / "README.md").read_text()
     (wanted,) = [line.split("#")[0].strip()
@@ -281,9 +279,9 @@ def test_a_rerun_of_setup_with_nothing_changed_needs_no_network():
 def book_copy(monkeypatch, tmp_path):
     """execute_notebooks pointed at a copy of the book (the package itself shared), with
     ``execute`` replaced by a stand-in that returns the chapter unexecuted."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import execute_notebooks
     import jupytext
+
+    from scripts import execute_notebooks
 
     shutil.copytree(REPO / "book", tmp_path / "book")
     shutil.copy(REPO / "_toc.yml", tmp_path)
@@ -319,9 +317,10 @@ def test_the_execution_record_is_written_after_each_chapter(book_copy, monkeypat
     notebooks = json.loads((book / "_execution.json").read_text())["notebooks"]
     assert list(notebooks) == ["reproduce"]
     run = notebooks["reproduce"]
-    assert run["source_hash"] == execute_notebooks.source_hash("reproduce", run["modules"])
+    assert run["modules"] == ["d2l_lite/__init__.py"]
     assert run["ipynb_hash"] == execute_notebooks.ipynb_hash(book / "reproduce.ipynb")
-    assert {"commit", "dirty", "seconds", "finished", "sequence", "environment"} <= set(run)
+    assert {"commit", "dirty", "seconds", "finished", "sequence", "environment",
+            "results_files"} <= set(run)
 
 
 def test_a_chapter_edited_while_it_runs_is_not_recorded(book_copy, monkeypatch):
@@ -350,32 +349,6 @@ def test_a_corrupt_execution_record_is_a_clear_error(book_copy, monkeypatch):
         execute_notebooks.main()
 
 
-def test_provenance_says_unknown_where_git_cannot_tell(monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import provenance
-
-    monkeypatch.setattr(provenance, "git", lambda *args: None)
-    assert provenance.commit_and_dirty("d2l_lite") == (None, None)
-
-
-def test_the_code_hash_ignores_comments_and_docstrings_but_not_code(tmp_path, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import provenance
-
-    monkeypatch.setattr(provenance, "REPO", tmp_path)
-    versions = ['def f(x):\n    """Doc."""\n    return x + 1  # one\n',
-                'def f(x):\n    """Other doc,\n    two lines."""\n\n    return x + 1\n',
-                'def f(x):\n    return x + 2\n',
-                'def f(x):\n    if x:\n        return x\n    return 1\n',
-                'def f(x):\n    if x:\n        return x\n        return 1\n']
-    hashes = []
-    for source in versions:
-        (tmp_path / "m.py").write_text(source)
-        hashes.append(provenance.code_hash(["m.py"]))
-    assert hashes[0] == hashes[1]
-    assert len(set(hashes[1:])) == 4  # code, and indentation, count
-
-
 def lock_entries():
     """Name -> version of every entry of requirements.lock whose markers fit this Python."""
     from packaging.requirements import Requirement
@@ -397,9 +370,9 @@ def canonical(name):
 @pytest.mark.skipif(not (REPO / ".venv" / "requirements.stamp").exists(),
                     reason="needs a .venv made by scripts/setup.sh")
 def test_the_venv_holds_exactly_the_lock_and_the_pinned_torch():
-    sys.path.insert(0, str(REPO / "scripts"))
     from packaging.requirements import Requirement
-    from pins import torch_spec
+
+    from scripts.pins import torch_spec
 
     listing = subprocess.run(
         [REPO / ".venv" / "bin" / "python", "-c", "import importlib.metadata as m; print('\\n'"

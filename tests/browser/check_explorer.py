@@ -7,7 +7,7 @@ do, keeps working with the server gone once loaded, makes no request off the pag
 downloads less than 25 MiB, and says so when JavaScript or WebAssembly is missing. Saves a
 screenshot.
 
-Run after ``python scripts/export_explorer.py`` and ``jupyter-book build .``.
+Run after ``python -m d2l_lite.explorer.prepare`` and ``jupyter-book build .``.
 """
 
 import functools
@@ -22,8 +22,8 @@ import pytest
 import torch
 from console import page_errors  # tests/browser/console.py
 
-from d2l_lite.book import explorer
-from d2l_lite.book.long_sentences import translate_by_length
+from d2l_lite import explorer
+from d2l_lite.studies.long_sentences import translate_by_length
 
 REPO = Path(__file__).resolve().parents[2]
 HTML = REPO / "_build" / "html"
@@ -67,7 +67,7 @@ class Server:
 @pytest.fixture
 def server():
     if not (MODELS / "manifest.json").exists():
-        pytest.fail(f"no explorer in {HTML}: run python scripts/export_explorer.py and "
+        pytest.fail(f"no explorer in {HTML}: run python -m d2l_lite.explorer.prepare and "
                     f"jupyter-book build .")
     s = Server()
     yield s
@@ -137,7 +137,7 @@ def pytorch(name):
     meta, weights = explorer.load_served(REPO / "book" / "_explorer", name)
     built = json.loads((MODELS / f"{name}.json").read_text())
     assert built == meta, (f"the built explorer's {name} model is not book/_explorer/{name}: "
-                           f"run python scripts/export_explorer.py and jupyter-book build .")
+                           f"run python -m d2l_lite.explorer.prepare and jupyter-book build .")
     return meta, explorer.served_model(meta, weights)
 
 
@@ -225,7 +225,7 @@ def test_a_file_that_cannot_be_loaded_is_named_with_what_to_do(missing, browser)
     finally:
         s.stop()
     assert f"models/{missing}" in status and "404" in status, status
-    assert "python scripts/export_explorer.py" in status, status  # what to do
+    assert "python -m d2l_lite.explorer.prepare" in status, status  # what to do
     assert "Unexpected token" not in status, status
 
 

@@ -2,10 +2,10 @@
 // book, greedily, in the browser (ONNX Runtime Web, single-threaded WebAssembly), and draws
 // its attention map as the chapters do: source tokens across, generated tokens down.
 //
-// The models are two ONNX graphs each (d2l_lite/book/explorer.py): one step of the encoder,
+// The models are two ONNX graphs each (d2l_lite/explorer/__init__.py): one step of the encoder,
 // called once per source token, and one step of the decoder, called once per generated token.
 // Their decoding limits (the longest sentence a model reads, how many tokens it may generate)
-// come from the manifest and the models' descriptions that scripts/export_explorer.py writes.
+// come from the manifest and the models' descriptions that d2l_lite/explorer/prepare.py writes.
 // Everything typed is shown as text, never as HTML.
 
 import { tokens as tokenize } from "./tokenize.js";
@@ -27,7 +27,7 @@ const page = {
 const loaded = new Map(); // model name -> {entry, meta, encoder, decoder, srcIndex}
 let manifest = null;
 const REBUILD = "Reload the page; if this comes back, this copy of the book was built without the " +
-  "explorer's files: python scripts/export_explorer.py exports them before the book is built.";
+  "explorer's files: python -m d2l_lite.explorer.prepare exports them before the book is built.";
 
 // A file of the explorer (a path under explorer/), fetched; an error naming the file and saying
 // what to do when it cannot be, rather than the parser's complaint about an error page.

@@ -1,19 +1,25 @@
-"""What the study scripts share: a resumable results file that never mixes settings or code
-versions, never overwrites what it does not own, and records where every run came from.
+"""The studies: the experiments whose results the chapters read, too long to run in a
+chapter, and the runner they share.
 
-A study (``scripts/larger_scale.py``, ``scripts/attention_at_work.py``,
-``scripts/reversal.py``) writes one JSON file: its settings, their key, the hash of the code it
-runs (``provenance.code_hash`` of the script and every ``d2l_lite`` module it imported, taken
-before the first run and checked after every run), one entry per session that added runs
-(commit, machine, wall time) and one per run. A rerun with the same settings and code skips
-the runs the file holds, so an interrupted study resumes, and one with nothing left to run
-leaves the file as it was; whether the code is the same is ``provenance.computed_by``'s rule,
-which the test suite applies to the committed files. Other settings or code are refused
-unless ``--restart`` is given, which keeps the old file beside the new one
-(``<name>.previous.json``). The full study writes ``book/_<name>.json``, which its chapter
-reads, and keeps the trained weights out of git, under ``models/<name>/``; a smoke run
-(``--smoke``, the same code on a tiny configuration) writes under ``_build/smoke/`` or outside
-the checkout, never elsewhere in it, where the committed results are.
+* ``larger_scale``, ``attention_at_work``, ``reversal``: one study each, run as
+  ``python -m d2l_lite.studies.<name>``; its settings are at the top of its module.
+* ``split``, ``long_sentences``, ``synthetic``, ``batching``: their data sets.
+* this module: a resumable results file that never mixes settings or code versions, never
+  overwrites what it does not own, and records where every run came from.
+
+A study writes one JSON file: its settings, their key, its code (the module and every
+``d2l_lite`` module it imported), one entry per session that added runs (commit, any
+uncommitted changes, machine, wall time) and one per run. A full study starts only from
+committed code, so that its results file names the commit that made it. A rerun with the
+same settings and code skips the runs the file holds, so an interrupted study resumes, and one
+with nothing left to run leaves the file as it was; whether the code is the same is
+``provenance.computed_by``'s rule, which the test suite applies to the committed files.
+Other settings or code are refused unless ``--restart`` is given, which keeps the old file
+beside the new one (``<name>.previous.json``). The full study writes ``book/_<name>.json``,
+which its chapter reads, and keeps the trained weights out of git, under ``models/<name>/``;
+a smoke run (``--smoke``, the same code on a tiny configuration) writes under
+``_build/smoke/`` or outside the checkout, never elsewhere in it, where the committed results
+are.
 """
 
 import argparse
@@ -25,15 +31,16 @@ import sys
 import time
 from pathlib import Path
 
-from provenance import (
+from d2l_lite.provenance import (
     REPO,
     checkout_lock,
-    code_hash,
+    code_changes,
     commit_and_dirty,
     computed_by,
     imported_package_files,
+    snapshot,
 )
-from provenance import machine as machine_record
+from d2l_lite.provenance import machine as machine_record
 
 
 def parse_args(name, description):
@@ -81,14 +88,19 @@ class Results:
     recorded with the first run it adds: a session that adds none leaves the file as it
     was."""
 
-    def __init__(self, path, settings, script, restart=False, models=None):
+    def __init__(self, path, settings, script, restart=False, models=None, smoke=False):
         self.path = Path(path)
         self.models = Path(models) if models else self.path.parent / "models"
         self.files = code_files(script)
+        self.code = snapshot(self.files)
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        fresh = dict(settings_key=key, settings=settings, code_hash=code_hash(self.files),
-                     code_files=self.files, runs=[], sessions=[])
-        commit, dirty = commit_and_dirty("d2l_lite", "scripts")
+        fresh = dict(settings_key=key, settings=settings, code_files=self.files, runs=[],
+                     sessions=[])
+        commit, dirty = commit_and_dirty("d2l_lite")
+        if dirty and not smoke:
+            sys.exit("d2l_lite has uncommitted changes: commit them first, so that the results "
+                     "file names the commit of the code that made it (a smoke run may use "
+                     "uncommitted code)")
         self.session = dict(started=_now(), commit=commit, dirty=dirty, **machine_record())
         self.data = self._load(fresh, restart)
         self.data["sessions"].append(self.session)
@@ -123,8 +135,8 @@ class Results:
 
     def _same_code(self, old):
         try:
-            return computed_by(old, self.files)
-        except (KeyError, TypeError, AttributeError):  # not a results file of a study
+            return computed_by(old, now=self.files)
+        except (KeyError, TypeError, AttributeError, IndexError):  # not a study's results file
             return False
 
     def _previous(self):
@@ -140,7 +152,7 @@ class Results:
     def check_code(self):
         """Stop if the study's code changed on disk since it started: the runs so far are
         kept, under the code that made them."""
-        if not computed_by(self.data, self.files):
+        if code_changes(self.code):
             sys.exit(f"the study's code ({', '.join(self.files)}) changed while it ran: the "
                      f"runs so far are saved in {self.path}; restore the code to resume, or "
                      f"pass --restart")
@@ -167,7 +179,7 @@ def run_study(name, description, settings_fn, run_all):
     with checkout_lock():
         models = (REPO / "models" / name if args.out == REPO / "book" / f"_{name}.json"
                   else args.out.parent / "models" / name)
-        results = Results(args.out, settings, sys.argv[0], args.restart, models)
+        results = Results(args.out, settings, sys.argv[0], args.restart, models, args.smoke)
         run_all(results, settings, args.smoke)
         if not results.saved:
             print(f"nothing to run: {args.out} holds every run of these settings and code, "

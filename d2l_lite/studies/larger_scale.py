@@ -1,10 +1,10 @@
 """The larger-scale study: do the exercises' answers hold with longer sentences and more data?
 
-    python scripts/larger_scale.py            # the full study (about an hour on two cores)
-    python scripts/larger_scale.py --smoke    # the same code on a tiny configuration
-    python scripts/larger_scale.py --restart  # start over (see scripts/studies.py)
+    python -m d2l_lite.studies.larger_scale            # the full study (about an hour on two cores)
+    python -m d2l_lite.studies.larger_scale --smoke    # the same code on a tiny configuration
+    python -m d2l_lite.studies.larger_scale --restart  # start over (d2l_lite/studies/__init__.py)
 
-Data: ``d2l_lite.book.split.MTFraEngSplit`` (English sentences of 5 to 12 tokens, splits
+Data: ``d2l_lite.studies.split.MTFraEngSplit`` (English sentences of 5 to 12 tokens, splits
 disjoint by English sentence, all references of a held-out sentence kept). Arms: §10.7's
 decoder without attention, and Bahdanau's decoder with GRU or LSTM and additive or dot-product
 scoring, the attention arms through ``d2l_lite.fast``. For each seed and arm, one at a time:
@@ -15,24 +15,21 @@ normalised attention entropy; the trained weights are kept out of git, under
 ``models/larger_scale/`` (for the attention explorer, which serves the best of the book's
 models). Then one timing phase, all arms interleaved in this process
 (timing comparisons come from one CPU in one session): time and activation memory of a
-training step. Results go to ``book/_larger_scale.json`` (``scripts/studies.py``). It needs
+training step. Results go to ``book/_larger_scale.json`` (``d2l_lite.studies``). It needs
 the CPU to itself: two torch processes on two cores slow each other badly.
 """
 
 import hashlib
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-import studies  # noqa: E402
-
-import d2l_lite as d2l  # noqa: E402
-from d2l_lite.book import experiment, measure, scores  # noqa: E402
-from d2l_lite.book.split import MTFraEngSplit  # noqa: E402
+import d2l_lite as d2l
+from d2l_lite import studies
+from d2l_lite.chapters import experiment
+from d2l_lite.measures import cost, scores
+from d2l_lite.studies.split import MTFraEngSplit
 
 DATA = dict(num_train=16_000, num_val=1000, num_test=1000, min_len=5, max_len=12, num_steps=16,
             batch_size=128)
@@ -101,10 +98,10 @@ def timing(data, config):
     steps, memory = {}, {}
     for name, arm in config["arms"].items():
         model = experiment.make_model(data, seed=0, **arm_arguments(arm), **config["model"])
-        steps[name] = measure.step_function(model, batch)
-        memory[name] = measure.activation_bytes(lambda m=model: m.training_step(batch),
+        steps[name] = cost.step_function(model, batch)
+        memory[name] = cost.activation_bytes(lambda m=model: m.training_step(batch),
                                                 exclude=[*model.parameters(), *batch])[0]
-    times = measure.interleaved_times(steps, rounds=config["timing_rounds"], per_round=2)
+    times = cost.interleaved_times(steps, rounds=config["timing_rounds"], per_round=2)
     return dict(step_seconds=times, activation_bytes=memory, rounds=config["timing_rounds"],
                 per_round=2)
 

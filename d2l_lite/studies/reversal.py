@@ -1,32 +1,28 @@
 """The reversal task of the chapter on attention at work: does attention align where the
 right alignment is known?
 
-    python scripts/reversal.py            # the full study (minutes on two cores)
-    python scripts/reversal.py --smoke    # the same code on a tiny configuration
-    python scripts/reversal.py --restart  # start over (see scripts/studies.py)
+    python -m d2l_lite.studies.reversal            # the full study (minutes on two cores)
+    python -m d2l_lite.studies.reversal --smoke    # the same code on a tiny configuration
+    python -m d2l_lite.studies.reversal --restart  # start over (d2l_lite/studies/__init__.py)
 
-Data: ``d2l_lite.book.synthetic.Reversal``, digit strings of 1 to 30 digits and their
+Data: ``d2l_lite.studies.synthetic.Reversal``, digit strings of 1 to 30 digits and their
 reversals. Arms: §10.7's decoder without attention, §11.4's attention decoder (additive
 scoring) after its one-way encoder, and after the paper's bidirectional encoder
-(``d2l_lite.book.bahdanau``). Each is trained with ``experiment.train`` for every seed, keeping
+(``d2l_lite.chapters.bahdanau``). Each is trained with ``experiment.train`` for every seed, keeping
 the weights of its best validation loss, then greedily reverses the test strings (batches of
 one length); for the attention arms, each string's attention is measured against the known
 alignment (``synthetic.alignment_scores``). Results go to ``book/_reversal.json``
-(``scripts/studies.py``).
+(``d2l_lite.studies``).
 """
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-import studies  # noqa: E402
-
-import d2l_lite as d2l  # noqa: E402
-from d2l_lite.book import experiment  # noqa: E402
-from d2l_lite.book.bahdanau import BidirectionalEncoder  # noqa: E402
-from d2l_lite.book.long_sentences import translate_by_length  # noqa: E402
-from d2l_lite.book.synthetic import Reversal, alignment_scores, reverse  # noqa: E402
+import d2l_lite as d2l
+from d2l_lite import studies
+from d2l_lite.chapters import experiment
+from d2l_lite.chapters.bahdanau import BidirectionalEncoder
+from d2l_lite.studies.long_sentences import translate_by_length
+from d2l_lite.studies.synthetic import Reversal, alignment_scores, reverse
 
 DATA = dict(batch_size=64, max_len=30, num_train=10_000, num_val=500, test_per_length=20)
 MODEL = dict(embed_size=32, num_hiddens=64, num_layers=2, dropout=0.0, lr=0.005,

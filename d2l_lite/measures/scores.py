@@ -64,9 +64,9 @@ def bootstrap_difference(name, stats_a, stats_b, level=0.95, resamples=1000, see
     paired by training seed (entry i of both: seed i). The estimate is the mean over seeds of
     the corpus-score difference. Each resample draws the seeds (pairs kept together) and the
     test sentences with replacement, so the interval carries both the variation between
-    training runs and that between test sets. Returns ``measure.Interval``.
+    training runs and that between test sets. Returns ``intervals.Interval``.
     """
-    from .measure import Interval
+    from .intervals import Interval
 
     if len(stats_a) != len(stats_b) or not stats_a:
         raise ValueError(f"paired systems need the same number of seeds (at least one), got "

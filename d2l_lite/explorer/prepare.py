@@ -1,12 +1,12 @@
 """The attention explorer's models: choose them, and export them for the browser.
 
-    python scripts/export_explorer.py --choose   # after scripts/attention_at_work.py: pick,
-                                                 # round and describe the served models
-    python scripts/export_explorer.py            # export them (scripts/build.sh runs this)
+    python -m d2l_lite.explorer.prepare --choose  # after the attention-at-work study: pick,
+                                                  # round and describe the served models
+    python -m d2l_lite.explorer.prepare           # export them (scripts/build.sh runs this)
 
 ``--choose`` picks, for the additive and the dot-product arm of the attention-at-work study,
 the seed whose model has the best chrF on the study's natural test sentences; rounds its
-weights to 8 bits (``d2l_lite.book.explorer``); measures what the rounding changes on those
+weights to 8 bits (``d2l_lite.explorer``); measures what the rounding changes on those
 test sentences; and writes the served weights and their description (vocabularies, settings,
 scores, and the SHA-256 of the weights file) to ``book/_explorer/`` (committed: the weights
 are 8-bit, a few MB); the export refuses a weights file that its description does not
@@ -28,24 +28,21 @@ import inspect
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from provenance import REPO, checkout_lock, code_hash  # noqa: E402
+from d2l_lite.provenance import REPO, checkout_lock
 
 SERVED = REPO / "book" / "_explorer"
 STATIC = REPO / "web" / "explorer"
 ARMS = {"additive": "§11.4's decoder, additive scoring", "dot": "scaled dot-product scoring"}
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-CODE = ["d2l_lite/book/explorer.py", "d2l_lite/fast.py", "d2l_lite/d2l/seq2seq.py",
-        "d2l_lite/d2l/attention.py", "scripts/export_explorer.py"]
 
 
 def choose():
-    from d2l_lite.book import explorer, scores
-    from d2l_lite.book.long_sentences import MTFraEngLong, translate_by_length
+    from d2l_lite import explorer
+    from d2l_lite.measures import scores
+    from d2l_lite.studies.long_sentences import MTFraEngLong, translate_by_length
 
     results = json.loads((REPO / "book" / "_attention_at_work.json").read_text())
     data = MTFraEngLong(**results["settings"]["data"])
@@ -89,12 +86,12 @@ def choose():
 
 
 def export():
-    from d2l_lite.book import explorer
-    from d2l_lite.book.long_sentences import translate_by_length
+    from d2l_lite import explorer
+    from d2l_lite.studies.long_sentences import translate_by_length
 
     models = STATIC / "models"
     models.mkdir(parents=True, exist_ok=True)
-    manifest = dict(models=[], code_hash=code_hash(CODE))
+    manifest = dict(models=[])
     study = json.loads((REPO / "book" / "_attention_at_work.json").read_text())["settings"]
     extra_steps = inspect.signature(translate_by_length).parameters["extra_steps"].default
     try:  # every pair checked before anything is exported

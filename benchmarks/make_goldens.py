@@ -3,25 +3,23 @@
 Run once, with d2l installed (``pip install --no-deps d2l==1.0.3``) and the corpus at
 ``$D2L_LITE_DATA/fra-eng/fra.txt``:
 
-    python tests/goldens/make_goldens.py
+    python -m benchmarks.make_goldens
 
-It writes ``d2l_1.0.3.pt`` beside itself. Everything here is computed by d2l's own code on
+It writes ``tests/goldens/d2l_1.0.3.pt``. Everything here is computed by d2l's own code on
 fixed inputs; nothing from d2l_lite is used.
 """
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
-from d2l_reference import import_d2l  # noqa: E402
+from benchmarks.d2l_reference import import_d2l
+from d2l_lite.d2l.download import data_root
+from d2l_lite.settings import HPARAMS, PROBES
 
-from d2l_lite.book.section_11_4 import HPARAMS, PROBES  # noqa: E402
-from d2l_lite.d2l.download import data_root  # noqa: E402
+GOLDENS = Path(__file__).resolve().parents[1] / "tests" / "goldens"
 
 PROBES_EN, PROBES_FR = (list(x) for x in zip(*PROBES))
 DATA_CONFIGS = [dict(num_steps=9, num_train=512, num_val=128),
@@ -144,7 +142,7 @@ def main():
                    attention=attention_goldens(d2l), bleu=bleu_goldens(d2l),
                    vocab=vocab_goldens(d2l), model=model_goldens(d2l),
                    translations=translation_goldens(d2l))
-    torch.save(goldens, HERE / "d2l_1.0.3.pt")
+    torch.save(goldens, GOLDENS / "d2l_1.0.3.pt")
     for tokens, score in goldens["translations"]:
         print(" ".join(tokens), f"{score:.3f}")
 

@@ -15,7 +15,7 @@ connection's socket down when it passes, since a socket's own timeout starts aga
 byte a slow server sends), and a size cap; it goes through a temporary file that is renamed
 into the cache only once its hash is the pinned one, so nothing half-written is ever read.
 
-``python scripts/install_spec.py --write`` writes the pins; the tests check that they name the
+``python -m scripts.install_spec --write`` writes the pins; the tests check that they name the
 tree's files at commits of main.
 """
 
@@ -59,7 +59,7 @@ class Repository:
         if name not in self.pins:
             raise KeyError(f"{name} is not among the files this chapter pins "
                            f"({', '.join(sorted(self.pins)) or 'none'}): add it to the "
-                           f"setup cell's pins with python scripts/install_spec.py --write")
+                           f"setup cell's pins with python -m scripts.install_spec --write")
         root = checkout()
         if root is not None:
             local = root / name

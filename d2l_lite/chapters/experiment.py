@@ -32,7 +32,7 @@ from ..d2l.seq2seq import Seq2Seq, Seq2SeqAttentionDecoder, Seq2SeqEncoder
 from ..d2l.train import Trainer
 from ..d2l.utils import set_seed
 from ..fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder, target_lengths
-from .section_11_4 import HPARAMS, PROBES
+from ..settings import HPARAMS, PROBES
 
 __all__ = ["PROBES", "HPARAMS", "hparams", "make_model", "train", "seeded_batches"]
 

@@ -2,18 +2,18 @@
 quality as sentences grow, where the decoder without attention loses it, and why was §11.4's
 attention diffuse?
 
-    python scripts/attention_at_work.py            # the full study (hours on two cores)
-    python scripts/attention_at_work.py --smoke    # the same code on a tiny configuration
-    python scripts/attention_at_work.py --restart  # start over (see scripts/studies.py)
+    python -m d2l_lite.studies.attention_at_work            # the full study (hours on two cores)
+    python -m d2l_lite.studies.attention_at_work --smoke    # the same code on a tiny configuration
+    python -m d2l_lite.studies.attention_at_work --restart  # start over (see d2l_lite.studies)
 
-Data: ``d2l_lite.book.long_sentences.MTFraEngLong`` (joined pairs for training, natural and
+Data: ``d2l_lite.studies.long_sentences.MTFraEngLong`` (joined pairs for training, natural and
 joined test sentences by length bucket). Arms, each trained with ``experiment.train`` (early
 stopping on the validation loss) for every seed (``SEEDS``), one at a time:
 
 * ``no attention``: §10.7's decoder, the whole source in one state;
 * ``additive``: §11.4's model (one-way encoder, dropout on the attention weights);
 * ``additive, bidirectional``: the paper's bidirectional encoder
-  (``d2l_lite.book.bahdanau``);
+  (``d2l_lite.chapters.bahdanau``);
 * ``additive, no weight dropout``: §11.4's model without dropout on the attention weights;
 * ``dot``: §11.4's model with scaled dot-product scoring (Exercise 2).
 
@@ -24,26 +24,23 @@ again with uniform attention weights (``bahdanau.uniform_attention``): how much 
 on where it looks. The trained weights are kept out of git, under ``models/attention_at_work/``
 (the attention explorer serves the best of them). A last phase times a training step of each
 arm on long batches, interleaved in this process. Results go to
-``book/_attention_at_work.json`` (``scripts/studies.py``), with the commit, the code's hash,
+``book/_attention_at_work.json`` (``d2l_lite.studies``), with the commit, the code's hash,
 the settings and the machine of every session. It needs the CPU to itself.
 """
 
 import hashlib
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-import studies  # noqa: E402
-
-import d2l_lite as d2l  # noqa: E402
-from d2l_lite.book import experiment, measure, scores  # noqa: E402
-from d2l_lite.book.bahdanau import BidirectionalEncoder, uniform_attention  # noqa: E402
-from d2l_lite.book.batching import LengthBatches  # noqa: E402
-from d2l_lite.book.long_sentences import (  # noqa: E402
+import d2l_lite as d2l
+from d2l_lite import studies
+from d2l_lite.chapters import experiment
+from d2l_lite.chapters.bahdanau import BidirectionalEncoder, uniform_attention
+from d2l_lite.measures import cost, scores
+from d2l_lite.studies.batching import LengthBatches
+from d2l_lite.studies.long_sentences import (
     MTFraEngLong,
     attention_entropy,
     bucket_of,
@@ -150,10 +147,10 @@ def timing(data, config):
     steps, memory = {}, {}
     for name, arm in config["arms"].items():
         model = experiment.make_model(data, seed=0, **arm_arguments(arm), **config["model"])
-        steps[name] = measure.step_function(model, batch)
-        memory[name] = measure.activation_bytes(lambda m=model: m.training_step(batch),
+        steps[name] = cost.step_function(model, batch)
+        memory[name] = cost.activation_bytes(lambda m=model: m.training_step(batch),
                                                 exclude=[*model.parameters(), *batch])[0]
-    times = measure.interleaved_times(steps, rounds=config["timing_rounds"], per_round=2)
+    times = cost.interleaved_times(steps, rounds=config["timing_rounds"], per_round=2)
     return dict(step_seconds=times, activation_bytes=memory, rounds=config["timing_rounds"],
                 per_round=2, batch_shape=list(batch[0].shape), target_steps=batch[1].shape[1])
 

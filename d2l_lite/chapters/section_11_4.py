@@ -1,37 +1,18 @@
-"""D2L §11.4: its settings, its probe sentences, its attention decoder exactly as the book
-prints it (PyTorch), and the versions of it that readers write for the section's exercises:
-the chapters train them as a reader would and show each exercise's change as a diff against
-the book's decoder.
+"""D2L §11.4: its attention decoder exactly as the book prints it (PyTorch), and the versions
+of it that readers write for the section's exercises: the chapters train them as a reader
+would and show each exercise's change as a diff against the book's decoder. Its settings and
+probe sentences are in ``d2l_lite.settings``.
 
 ``Seq2SeqAttentionDecoder`` is the book's code, verbatim (d2l-ai/d2l-en, MIT-0); it computes
 the same model as ``d2l_lite.Seq2SeqAttentionDecoder()`` with its defaults. The others change
 only what their docstrings say (``tests/test_section_11_4.py`` checks all of them).
 """
 
-import itertools
-from types import MappingProxyType
-
 import torch
 from torch import nn
 
 import d2l_lite as d2l
 from d2l_lite import AttentionDecoder
-from d2l_lite.d2l.attention import SCORERS
-from d2l_lite.d2l.seq2seq import RNNS
-
-HPARAMS = MappingProxyType(dict(
-    embed_size=256, num_hiddens=256, num_layers=2, dropout=0.2, lr=0.005, max_epochs=30,
-    gradient_clip_val=1, batch_size=128))
-"""§11.4's settings (read-only): the model's sizes, Adam's learning rate and the training."""
-
-PROBES = (("go .", "va !"), ("i lost .", "j'ai perdu ."), ("he's calm .", "il est calme ."),
-          ("i'm home .", "je suis chez moi ."))
-"""§11.4's probe sentences (English, French reference). Three are training pairs: lines 1, 50
-and 350 of fra.txt, among the 512 that §11.4 trains on. "he's calm ." is nowhere in the
-corpus (line 274, "he's wet .", is the nearest training pair): the only one unseen."""
-
-VARIANTS = tuple(itertools.product(RNNS, SCORERS))
-"""The exercises' decoders, (rnn, scoring): every RNN and every scorer the model offers."""
 
 
 class Seq2SeqAttentionDecoder(AttentionDecoder):

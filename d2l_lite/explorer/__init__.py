@@ -5,7 +5,7 @@ graphs that a browser runs one step at a time.
 scale per row (symmetric: w ~ scale x q, q in -127..127); biases stay in float32. The served
 model, ``served_model``, is the d2l_lite model with these rounded weights: a quarter of the
 bytes, computed in float32 like the original. What the rounding changes is measured when the
-models are chosen (``scripts/export_explorer.py``) and shown on the page.
+models are chosen (``d2l_lite/explorer/prepare.py``) and shown on the page.
 
 **Graphs.** ``EncoderStep`` reads one source token and returns the top layer's output and the
 new state (the browser calls it once per token); ``DecoderStep`` is one step of the fast
@@ -85,7 +85,7 @@ class ServedData(SentencePairs):
 def served_model(meta, weights):
     """The d2l_lite model that the explorer serves, from its description ``meta`` and its
     8-bit ``weights`` (name -> (q, scale) for the matrices, name -> tensor for the rest)."""
-    from .experiment import make_model
+    from ..chapters.experiment import make_model
 
     model = make_model(ServedData(meta), scoring=meta["scoring"], fast=True, seed=0,
                        **meta["hparams"])
@@ -125,12 +125,12 @@ def load_served(folder, name):
     if recorded is None:
         raise StaleServedModel(
             f"{described} records no weights_sha256, so nothing says that {weights} is the "
-            f"file it describes: run python scripts/export_explorer.py --choose to write the "
+            f"file it describes: run python -m d2l_lite.explorer.prepare --choose to write the "
             f"pair again")
     if recorded != actual:
         raise StaleServedModel(
             f"{weights} (SHA-256 {actual}) is not the file {described} describes (SHA-256 "
-            f"{recorded}): one of the two is stale. Run python scripts/export_explorer.py "
+            f"{recorded}): one of the two is stale. Run python -m d2l_lite.explorer.prepare "
             f"--choose to write the pair again")
     return meta, torch.load(weights, weights_only=True)
 
