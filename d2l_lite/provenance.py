@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -238,9 +239,10 @@ def differences(old, new, old_internal, new_internal, normalize=lambda path, tex
     """What changed between two versions of a body of code, as readable lines (none when
     nothing did). ``old`` and ``new`` map paths to texts. Python files are compared as one
     set of definitions (``definitions``), wherever each lives: one that ``new`` binds to
-    other code changed; one that ``new`` lacks went, unless ``new`` names it nowhere (then
-    nothing could call it, or the code that did changed too); a statement that binds nothing
-    is new; a new name is new code, which the old code could not call. Record-keeping modules
+    other code changed, and one that ``new`` lacks went, where ``new`` still names it (a
+    definition named nowhere can be called by nothing, and the code that called it before
+    changed too); a statement that binds nothing counts always; a new name is new code,
+    which the old code could not call. Record-keeping modules
     (``RECORD_KEEPING``) compute no results and are left out. Other files are compared by
     their text (through ``normalize``), path by path."""
     def defs(files, internal):
@@ -253,16 +255,19 @@ def differences(old, new, old_internal, new_internal, normalize=lambda path, tex
     before, after = defs(old, old_internal), defs(new, new_internal)
     names_before, names_after = {n for n, _ in before}, {n for n, _ in after}
     named = _names_used(t for p, t in new.items() if p.endswith(".py"))
+    for path, text in new.items():  # a chapter's code cells, say
+        if not path.endswith(".py"):
+            named |= set(re.findall(r"[A-Za-z_]\w*", text))
     lines = []
     for name, _ in before - after:
-        if name is not None and name in names_after:
-            lines.append(f"{name} changed")
-        elif name is None or name in named:
-            lines.append(f"{name or 'a statement'} went")
+        if name is not None and name not in named:
+            continue  # nothing can call it now, and what called it changed
+        lines.append(f"{name} changed" if name in names_after else
+                     f"{name or 'a statement'} went")
     for name, _ in after - before:
         if name is None:
             lines.append("a statement is new")
-        elif name in names_before:
+        elif name in names_before and name in named:
             lines.append(f"{name} changed")
     for path, text in old.items():
         if not path.endswith(".py"):

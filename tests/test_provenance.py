@@ -15,9 +15,11 @@ from d2l_lite import provenance
 BEFORE = {
     "d2l_lite/__init__.py": '"""A package."""\n\n__version__ = "1.0"\n',
     "d2l_lite/tools.py": ('"""Tools."""\n\nfrom torch.nn import GRU as RNN\n\nSTEPS = 3\n\n\n'
-                          'def grow(x):\n    """Doc."""\n    return x + STEPS  # one more\n'),
+                          'def grow(x):\n    """Doc."""\n    return x + STEPS  # one more\n\n\n'
+                          'def spare():\n    return 1\n'),
     "d2l_lite/run.py": ('import os\n\nfrom d2l_lite import tools\nfrom d2l_lite.tools import RNN'
-                        '\n\n\ndef main(x):\n    return tools.grow(x), RNN\n'),
+                        '\n\n\ndef main(x):\n    return tools.grow(x), RNN\n\n\n'
+                        'if __name__ == "__main__":\n    main(1)\n'),
     "results.json": '{"a": 1}\n',
 }
 
@@ -99,6 +101,9 @@ def test_a_definition_that_goes_is_a_change_where_the_code_still_names_it(repo):
         "grow changed", "main changed"]  # a local STEPS is not the module's
     assert repo({"d2l_lite/run.py": BEFORE["d2l_lite/run.py"].replace("tools.grow(x)", "x")}) \
         == ["main changed"]  # and the code that called it changed
+    # code that nothing names can have computed nothing
+    assert repo({"d2l_lite/tools.py": BEFORE["d2l_lite/tools.py"].replace("return 1", "return 2")
+                 }) == []
 
 
 def test_a_commit_outside_the_repository_is_a_change(repo, monkeypatch):
