@@ -19,7 +19,10 @@ stage "lint (ruff)"
 ruff check .
 
 stage "unit tests, notebook pairs and provenance"
-python -m pytest tests -q -p no:cacheprovider -m "not colab"
+python -m pytest tests -q -p no:cacheprovider -m "not colab and not slow"
+
+stage "slow tests: the studies' and the benchmark's smoke runs, full training, setup runs"
+python -m pytest tests -q -p no:cacheprovider -m "slow and not colab"
 
 stage "nbval: every notebook re-executed and compared, one at a time"
 python -m pytest --nbval --nbval-current-env book/*.ipynb \

@@ -43,6 +43,7 @@ def node_tokens(sentences):
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NODE is None, reason="node is not installed (scripts/setup.sh installs it)")
 def test_the_browsers_tokeniser_is_mtfraengs_on_every_sentence_of_the_corpus(data_root):
     text = (data_root / "fra-eng" / "fra.txt").read_text(encoding="utf-8-sig")

@@ -42,6 +42,7 @@ def checkout(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_half_made_venv_is_moved_aside_with_its_files_and_a_new_one_made(checkout):
     (checkout / ".venv" / "bin").mkdir(parents=True)
     (checkout / ".venv" / "bin" / "python").symlink_to(sys.executable)  # but no activate
@@ -56,6 +57,7 @@ def test_a_half_made_venv_is_moved_aside_with_its_files_and_a_new_one_made(check
     assert aside.name in result.stdout  # said where it went
 
 
+@pytest.mark.slow
 def test_a_venv_without_pip_is_repaired_in_place_with_its_files_kept(checkout):
     """``uv venv`` makes a .venv without pip, and an interrupted ``pip install --upgrade pip``
     leaves one."""
@@ -92,6 +94,7 @@ def fake_torch_wheel(folder, version, requires=()):
     return wheel
 
 
+@pytest.mark.slow
 def test_a_torch_that_does_not_satisfy_torch_spec_is_replaced(checkout):
     wheels = checkout / "wheels"
     wheels.mkdir()
@@ -123,6 +126,7 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_the_pinned_torch_is_installed_by_hash_and_a_file_that_matches_none_is_refused(checkout):
     wheels = checkout / "wheels"
     wheels.mkdir()
@@ -263,6 +267,7 @@ def test_the_tests_read_ci_as_ci_run_does(monkeypatch, value, expected):
     assert module.in_ci() is expected
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (REPO / ".venv" / "requirements.stamp").exists(),
                     reason="needs a .venv made by scripts/setup.sh")
 def test_a_rerun_of_setup_with_nothing_changed_needs_no_network():
