@@ -14,13 +14,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_benchmark_runs_in_its_quick_configuration(data_root, monkeypatch):
+    from benchmarks import bench_training
+
     monkeypatch.setenv("D2L_LITE_DATA", str(data_root))
     subprocess.run([sys.executable, "-m", "benchmarks.bench_training", "--quick",
                     "--no-d2l"], check=True, cwd=REPO, capture_output=True)
     results = json.loads((REPO / "_build" / "bench" / "results.json").read_text())
+    assert results["config"] == bench_training.QUICK and results["fit"] is None  # no d2l here
     assert set(results["steps"]) == {"gru-additive", "gru-dot", "lstm-additive", "lstm-dot"}
+    for row in results["steps"].values():
+        assert set(row["ms"]) == {"fast", "reference"} and all(
+            0 < ms < 60_000 for ms in row["ms"].values())
+        check_interval(row["fast_vs_reference"], n=bench_training.QUICK["rounds"])
     for row in results["ablation"].values():
         assert [p["after"] for p in row["pieces"]] == ["cells", "keys-once", "fast"]
+        for piece in row["pieces"]:
+            check_interval(piece["change"], n=bench_training.QUICK["rounds"])
+
+
+def check_interval(interval, n):
+    """A ratio's interval as the benchmark records it: a positive ratio inside its interval,
+    over n pairs (with the quick configuration's two rounds, the interval is wide)."""
+    assert interval["low"] <= interval["mean"] <= interval["high"] and interval["mean"] > 0
+    assert interval["n"] == n and interval["level"] == 0.95
 
 
 def test_the_docs_quote_the_figures_of_the_results_file_measured_on_the_trees_code():
