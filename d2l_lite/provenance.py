@@ -359,20 +359,19 @@ def record_commit(record):
     return first.get("commit"), first.get("dirty")
 
 
-def computed_by(record, now=(), files=None, paths=("d2l_lite",)):
-    """Whether ``record`` holds results of the tree's code: its code (``files``: default,
-    those it lists) has not changed since the commit it ran at (``changes_since``), with
-    ``now`` naming the files that hold that code today. A record of uncommitted code
-    (changes to ``paths``) holds the tree's results only at the same commit with the same
-    changes. The one rule by which a study resumes a results file and the test suite accepts
-    a committed one (which must also be of committed code)."""
+def computed_by(record, now=()):
+    """Whether ``record`` holds results of the tree's code: the code of the files it lists
+    has not changed since the commit it ran at (``changes_since``), with ``now`` naming the
+    files that hold that code today. A record of uncommitted code holds the tree's results
+    only at the same commit with the same uncommitted changes to ``d2l_lite``. The one rule
+    by which a study resumes a results file and the test suite accepts a committed one
+    (which must also be of committed code)."""
     commit, dirty = record_commit(record)
     if not commit:
         return False
     if dirty:
-        return (commit, dirty) == commit_and_dirty(*paths)
-    listed = files if files is not None else record["code_files"]
-    return not changes_since(commit, listed, now)
+        return (commit, dirty) == commit_and_dirty("d2l_lite")
+    return not changes_since(commit, record["code_files"], now)
 
 
 def _source_at(commit, path):
