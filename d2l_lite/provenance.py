@@ -1,9 +1,9 @@
 """Where a recorded result came from, shared by everything that records results (the
 studies, the benchmark, the chapters' execution record): the commit and any uncommitted
 changes, the machine, the one rule that says whether a record holds results of the tree's
-code (``computed_by``: git is asked whether the code changed since the record's commit,
-comparing code, not comments or docstrings), and the lock that keeps one run at a time in a
-checkout."""
+code (``changes_since``: git is asked whether the code changed since the record's commit,
+comparing code, not comments or docstrings; ``computed_by`` applies it to a study's results
+file), and the lock that keeps one run at a time in a checkout."""
 
 import ast
 import contextlib
@@ -321,7 +321,7 @@ def changes_since(commit, files, now=(), normalize=lambda path, text: text):
     """What changed in the code of ``files`` (repository-relative paths as at ``commit``)
     between ``commit`` and the working tree (``differences``): each file is followed through
     git's renames, and ``now`` names the files that hold that code today besides (a study's
-    or a chapter's imports). A commit git cannot read is a change: a record must name a
+    or the benchmark's imports). A commit git cannot read is a change: a record must name a
     commit of this repository."""
     listing = git("ls-tree", "-r", "--name-only", commit)
     if listing is None:

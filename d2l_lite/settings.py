@@ -1,6 +1,6 @@
 """The settings the book uses in more than one place, each typed once: the chapters, the
-studies, the benchmark, the tests and the explorer import them from here. A study's own
-settings (its data, model, arms and seeds) are at the top of its module in
+benchmark and the tests import them from here (the studies through ``chapters.experiment``).
+A study's own settings (its data, model, arms and seeds) are at the top of its module in
 ``d2l_lite.studies``."""
 
 import itertools

@@ -8,7 +8,7 @@ from test_experiment import SMALL, Pairs
 
 import d2l_lite as d2l
 from d2l_lite.chapters import experiment
-from d2l_lite.chapters.bahdanau import BidirectionalEncoder, uniform_attention
+from d2l_lite.studies.bahdanau import BidirectionalEncoder, uniform_attention
 
 
 def test_padding_cannot_reach_a_sentences_annotations_or_initial_state():

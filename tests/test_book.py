@@ -32,7 +32,8 @@ def test_every_notebook_chapter_of_the_toc_has_its_myst_source_and_no_other():
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
 def test_md_and_ipynb_have_the_same_cells(md):
     ipynb = md.with_suffix(".ipynb")
-    assert ipynb.exists(), f"{md.name} has no paired {ipynb.name}: run scripts/execute_notebooks.py"
+    assert ipynb.exists(), (f"{md.name} has no paired {ipynb.name}: run python -m "
+                            f"scripts.execute_notebooks")
     ours, theirs = cells(jupytext.read(md)), cells(jupytext.read(ipynb))
     assert len(ours) == len(theirs), f"{md.name}: {len(ours)} cells, {ipynb.name}: {len(theirs)}"
     for i, (a, b) in enumerate(zip(ours, theirs)):
@@ -111,7 +112,7 @@ def test_every_chapter_installs_one_commit_of_this_repository_in_colab():
     assert len(set(specs.values())) == 1, f"the chapters install different specs: {specs}"
     match = install_spec.SPEC.match(next(iter(specs.values())))
     assert match, (f"{specs}: not 'd2l_lite @ git+<url>@<commit>': run python "
-                   f"scripts/install_spec.py --write")
+                   f"-m scripts.install_spec --write")
     assert match["url"] == install_spec.repository_url()
 
 
@@ -145,10 +146,10 @@ def test_the_version_was_set_in_or_after_the_last_change_to_the_package():
 
 @pytest.mark.parametrize("md", PAIRED, ids=lambda p: p.name)
 def test_outputs_come_from_the_code_in_the_tree(md):
-    """The chapter was executed from the sources it shows: its recorded source hash equals
-    the hash of the tree's chapter, of the d2l_lite modules its kernel imported and of the
-    results files it reads; the notebook is the one that run wrote; and the torch it ran
-    on is the pinned one."""
+    """The chapter was executed from the sources it shows: since its recorded commit, neither
+    the chapter, nor the code of a d2l_lite module its kernel imported, nor a results file
+    it reads changed (``execute_notebooks.stale``); the notebook is the one that run wrote;
+    and the torch it ran on is the pinned one."""
     execute_notebooks, _ = _scripts()
     from packaging.requirements import Requirement
 
@@ -179,7 +180,7 @@ def test_the_reproducibility_page_was_executed_after_every_chapter_it_shows():
     page = record["reproducibility"]["sequence"]
     later = [name for name, run in record.items() if run["sequence"] > page]
     assert not later, (f"{later} were executed after the Reproducibility page: run python "
-                       f"scripts/execute_notebooks.py reproducibility")
+                       f"-m scripts.execute_notebooks reproducibility")
 
 
 def test_executing_one_chapter_executes_the_reproducibility_page_after_it():
@@ -226,7 +227,7 @@ def test_every_setup_cell_is_the_one_install_spec_writes_with_the_chapters_pins(
     expected = install_spec.setup_cell(install_spec.PIN_LINE.search(text)["spec"],
                                        install_spec.pinned_files(text), install_spec.files_url())
     assert setup.source == expected, (f"{md.name}'s setup cell is not install_spec's: run python "
-                                      f"scripts/install_spec.py --write")
+                                      f"-m scripts.install_spec --write")
     assert "remove-cell" in setup.metadata.get("tags", [])
     assert install_spec.files_url().startswith("https://")
 

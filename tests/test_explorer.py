@@ -246,8 +246,9 @@ def test_the_committed_weights_are_those_their_description_records(name):
 def test_the_served_models_are_the_studys_best_by_chrf(name):
     meta = json.loads((SERVED / f"{name}.json").read_text())
     results = json.loads((REPO / "book" / "_attention_at_work.json").read_text())
-    assert meta["study_code_hash"] == results["code_hash"], (
+    assert meta["study"] == dict(settings_key=results["settings_key"],
+                                 commit=results["sessions"][0]["commit"]), (
         f"book/_explorer/{name} comes from another run of the study: run python "
-        f"d2l_lite/explorer/prepare.py --choose")
+        f"-m d2l_lite.explorer.prepare --choose")
     runs = [r for r in results["runs"] if r["arm"] == name]
     assert meta["seed"] == max(runs, key=lambda r: r["natural"]["chrf"])["seed"]

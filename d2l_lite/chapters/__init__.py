@@ -3,7 +3,6 @@
 * ``section_11_4``: §11.4's decoder exactly as the book prints it and the versions readers
   write for its exercises: the exhibits.
 * ``experiment``: build, train, translate and score a model in one call each.
-* ``bahdanau``: the paper's bidirectional encoder, and uniform attention weights for ablations.
 * ``dot_claims``: the scaled dot product's claims, measured (score statistics, noise).
 * ``prose``: numbers from the outputs into the chapters' text.
 """

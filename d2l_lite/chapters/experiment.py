@@ -1,7 +1,7 @@
 """Helpers for the book's experiments: build and train a §11.4 model, translate, score.
 
-Nothing here is in d2l; it keeps the chapters short. Settings come from ``section_11_4``
-(``HPARAMS``, ``PROBES``), their one source.
+Nothing here is in d2l; it keeps the chapters short. Settings come from
+``d2l_lite.settings`` (``HPARAMS``, ``PROBES``), their one source.
 
 **What a seed fixes.** ``train(data, seed=s, ...)`` makes every random choice of a run from
 ``s``, each from its own stream, so that two runs with the same seed differ only where their

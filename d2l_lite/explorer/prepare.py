@@ -64,8 +64,10 @@ def choose():
                     description=(f"Trained on {data.num_train:,} English-French examples "
                                  f"(sentence pairs, alone or joined up to "
                                  f"{results['settings']['data']['max_joins']} at a time) by "
-                                 f"scripts/attention_at_work.py, seed {best['seed']}."),
-                    study_code_hash=results["code_hash"])
+                                 f"python -m d2l_lite.studies.attention_at_work, seed "
+                                 f"{best['seed']}."),
+                    study=dict(settings_key=results["settings_key"],
+                               commit=results["sessions"][0]["commit"]))
         model = explorer.served_model(meta, {n: packed.get(n, v) for n, v in rounded.items()})
         served, _ = translate_by_length(model, data, sources)
         full = explorer.served_model(meta, trained)

@@ -3,7 +3,8 @@ chapter, and the runner they share.
 
 * ``larger_scale``, ``attention_at_work``, ``reversal``: one study each, run as
   ``python -m d2l_lite.studies.<name>``; its settings are at the top of its module.
-* ``split``, ``long_sentences``, ``synthetic``, ``batching``: their data sets.
+* ``split``, ``long_sentences``, ``synthetic``, ``batching``: their data sets;
+  ``bahdanau``: the paper's bidirectional encoder, and uniform attention for ablations.
 * this module: a resumable results file that never mixes settings or code versions, never
   overwrites what it does not own, and records where every run came from.
 
@@ -74,8 +75,8 @@ def parse_args(name, description):
 
 def code_files(script):
     """The study's code: the script and the d2l_lite modules the process has imported
-    (repository-relative paths); what keeps the results file (this module, provenance)
-    computes none of the results."""
+    (repository-relative paths). What keeps the results file (this module, provenance) is
+    listed too, and left out when code is compared: it computes none of the results."""
     return sorted({Path(script).resolve().relative_to(REPO).as_posix()}
                   | set(imported_package_files()))
 
@@ -120,12 +121,12 @@ class Results:
         if old is not None:
             differs = [what for what, same in (
                 ("settings_key", old.get("settings_key") == fresh["settings_key"]),
-                ("code_hash", self._same_code(old))) if not same]
+                ("code", self._same_code(old))) if not same]
             if not differs:
                 return old
             if not restart:
                 what = " and ".join({"settings_key": "other settings",
-                                     "code_hash": "runs of other code"}[d] for d in differs)
+                                     "code": "runs of other code"}[d] for d in differs)
                 sys.exit(f"{self.path} holds {what} than this run's: pass --restart to start "
                          f"over (the old file is kept as {self._previous().name}), or --out "
                          f"to write elsewhere")

@@ -13,7 +13,7 @@ stopping on the validation loss) for every seed (``SEEDS``), one at a time:
 * ``no attention``: §10.7's decoder, the whole source in one state;
 * ``additive``: §11.4's model (one-way encoder, dropout on the attention weights);
 * ``additive, bidirectional``: the paper's bidirectional encoder
-  (``d2l_lite.chapters.bahdanau``);
+  (``d2l_lite.studies.bahdanau``);
 * ``additive, no weight dropout``: §11.4's model without dropout on the attention weights;
 * ``dot``: §11.4's model with scaled dot-product scoring (Exercise 2).
 
@@ -37,8 +37,8 @@ import torch
 import d2l_lite as d2l
 from d2l_lite import studies
 from d2l_lite.chapters import experiment
-from d2l_lite.chapters.bahdanau import BidirectionalEncoder, uniform_attention
 from d2l_lite.measures import cost, scores
+from d2l_lite.studies.bahdanau import BidirectionalEncoder, uniform_attention
 from d2l_lite.studies.batching import LengthBatches
 from d2l_lite.studies.long_sentences import (
     MTFraEngLong,

@@ -8,7 +8,7 @@ right alignment is known?
 Data: ``d2l_lite.studies.synthetic.Reversal``, digit strings of 1 to 30 digits and their
 reversals. Arms: §10.7's decoder without attention, §11.4's attention decoder (additive
 scoring) after its one-way encoder, and after the paper's bidirectional encoder
-(``d2l_lite.chapters.bahdanau``). Each is trained with ``experiment.train`` for every seed, keeping
+(``d2l_lite.studies.bahdanau``). Each is trained with ``experiment.train`` for every seed, keeping
 the weights of its best validation loss, then greedily reverses the test strings (batches of
 one length); for the attention arms, each string's attention is measured against the known
 alignment (``synthetic.alignment_scores``). Results go to ``book/_reversal.json``
@@ -20,7 +20,7 @@ import time
 import d2l_lite as d2l
 from d2l_lite import studies
 from d2l_lite.chapters import experiment
-from d2l_lite.chapters.bahdanau import BidirectionalEncoder
+from d2l_lite.studies.bahdanau import BidirectionalEncoder
 from d2l_lite.studies.long_sentences import translate_by_length
 from d2l_lite.studies.synthetic import Reversal, alignment_scores, reverse
 
