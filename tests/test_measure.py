@@ -8,7 +8,7 @@ import statistics
 import pytest
 import torch
 
-from d2l_lite.measures import cost, intervals
+from d2l_lite.measures import attention, cost, intervals
 
 
 def test_mean_interval_is_the_t_interval():
@@ -99,3 +99,12 @@ def test_interleaved_times_returns_one_time_per_round_per_function():
                                       rounds=4, per_round=2, warmup=1)
     assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
     assert calls[2:] == list("aabb" "bbaa" "aabb" "bbaa")  # after warm-up, order alternates
+
+
+@pytest.mark.parametrize("positions, expected", [
+    ([0, 1, 2, 3], 1.0), ([3, 2, 1, 0], -1.0), ([0, 2, 1, 3], 0.8),
+    ([0, 0, 1, 1], 4 / math.sqrt(20)),  # ties take their mean rank, as scipy's spearmanr
+    ([2, 2, 2], None), ([1], None), ([], None)])
+def test_monotonicity_is_spearmans_rank_correlation_of_step_and_position(positions, expected):
+    found = attention.monotonicity(positions)
+    assert found == expected if expected is None else found == pytest.approx(expected)

@@ -4,7 +4,8 @@
 * ``scores``: sacreBLEU's BLEU and chrF against all references, and their paired bootstrap.
 * ``cost``: a training step's time (interleaved, paired rounds) and activation memory.
 * ``flops``: analytic FLOP counts of a training step.
-* ``attention``: how spread an attention map is (normalised entropy).
+* ``attention``: how spread an attention map is (normalised entropy), how monotonic its
+  alignment is.
 """
 
 from . import attention, cost, flops, intervals, scores  # noqa: F401
