@@ -51,7 +51,7 @@ def test_the_study_runs_in_smoke_and_a_chapter_loads_its_models_exactly(data_roo
         translations, _ = translate_by_length(model, data, results["data"]["natural_sources"])
         assert [" ".join(t) for t in translations] == run["eight_bit"]["hypotheses"]
     other = tmp_path / "flagships" / f"{flagships.slug(results['runs'][1]['arm'])}.pt"
-    with pytest.raises(ValueError, match=r"is not the file the results record for 'additive'"):
-        flagship.load(out, other, "additive")
+    with pytest.raises(ValueError, match=r"not the file the results record for 'additive, q"):
+        flagship.load(out, other, "additive, query after")
     with pytest.raises(KeyError, match=r"no flagship arm 'luong'"):
         flagship.load(out, other, "luong")
