@@ -73,7 +73,7 @@ class Repository:
         """The file ``name`` at its pinned commit, from the cache or downloaded into it."""
         commit, sha256 = self.pins[name]
         cached = cache_root() / "files" / sha256 / Path(name).name
-        if cached.is_file() and file_hash(cached) == sha256:
+        if cached.is_file() and file_sha256(cached) == sha256:
             return cached
         url = f"{self.url}/{commit}/{name}"
         advice = (f"check that this runtime is connected to the internet, then run the cell "
@@ -96,65 +96,50 @@ def cache_root():
     return Path(cache).expanduser() / "d2l_lite"
 
 
-def file_hash(path, algorithm="sha256"):
-    """The hex digest of the file at ``path`` (``hashlib`` name ``algorithm``)."""
-    h = hashlib.new(algorithm)
+def file_sha256(path):
+    h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def download(url, dest, digest, advice, algorithm="sha256", max_bytes=None, deadline=None):
+def download(url, dest, sha256, advice):
     """Download ``url`` to ``dest`` through a temporary file in its folder, renamed only if
-    its hash (``algorithm``) is ``digest``; nothing is left behind on failure. At most
-    ``max_bytes`` (default ``MAX_BYTES``) within ``deadline`` seconds (default ``DEADLINE``),
-    counted from connecting to the last byte. ``advice`` ends every error message."""
-    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
-    deadline = DEADLINE if deadline is None else deadline
-    dest = Path(dest)
+    its SHA-256 is ``sha256``; nothing is left behind on failure."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            _fetch(url, f, advice, max_bytes, deadline)
-        got = file_hash(tmp, algorithm)
-        if got != digest:
-            raise DownloadError(f"the file downloaded from {url} has "
-                                f"{algorithm.upper().replace('SHA', 'SHA-')} {got}, "
-                                f"expected {digest}: it was damaged on the way or the server "
-                                f"sends another file; nothing was kept; {advice}")
+            _fetch(url, f, advice)
+        got = file_sha256(tmp)
+        if got != sha256:
+            raise DownloadError(f"the file downloaded from {url} has SHA-256 {got}, expected "
+                                f"{sha256}: it was damaged on the way or the server sends "
+                                f"another file; nothing was kept; {advice}")
         os.replace(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
-    return dest
 
 
-def _fetch(url, f, advice, max_bytes, deadline):
-    """Copy ``url``'s body into the file ``f`` within ``deadline`` seconds and ``max_bytes``
-    bytes; network failures become DownloadError. The deadline covers the whole request
-    (connecting, the headers, the body): a timer shuts the socket down when it passes, and
-    every read checks it, so a server that trickles a byte at a time cannot hold it open."""
-    too_long = f"downloading {url} took too long (over {deadline:g} s); {advice}"
-    watch = _Deadline(deadline)
+def _fetch(url, f, advice):
+    """Copy ``url``'s body into the file ``f`` within ``DEADLINE`` seconds and ``MAX_BYTES``
+    bytes; network failures become DownloadError."""
+    too_long = f"downloading {url} took too long (over {DEADLINE:g} s); {advice}"
+    watch = _Deadline(DEADLINE)
     received, declared = 0, None
     try:
-        with watch, _open(url, min(STALL, deadline), watch) as response:
+        with watch, _open(url, min(STALL, DEADLINE), watch) as response:
             declared = response.headers.get("Content-Length")
-            if declared is not None:
-                if not declared.strip().isdigit():
-                    raise DownloadError(f"{url} announces a malformed length "
-                                        f"(Content-Length: {declared!r}); {advice}")
-                declared = int(declared)
-                if declared > max_bytes:
-                    raise DownloadError(f"{url} announces {declared:,} bytes, more than the "
-                                        f"{max_bytes:,} expected: refusing; {advice}")
-            while not watch.expired() and (block := response.read1(CHUNK)):
+            declared = int(declared) if declared and declared.strip().isdigit() else None
+            if declared is not None and declared > MAX_BYTES:
+                raise DownloadError(f"{url} announces {declared:,} bytes, more than the "
+                                    f"{MAX_BYTES:,} expected: refusing; {advice}")
+            while block := response.read1(CHUNK):
                 received += len(block)
-                if received > max_bytes:
-                    raise DownloadError(f"{url} sent more than {max_bytes:,} bytes: refusing; "
-                                        f"{advice}")
+                if received > MAX_BYTES:
+                    raise DownloadError(f"{url} sent more than {MAX_BYTES:,} bytes: refusing")
                 f.write(block)
     except DownloadError:
         raise

@@ -47,18 +47,6 @@ def test_the_batch_size_is_refused_with_where_it_belongs():
         experiment.train(Pairs(), batch_size=32)
 
 
-@pytest.mark.parametrize("setting, message", [
-    (dict(lr=-1), r"hparams: lr must be a number > 0, got -1"),
-    (dict(lr=0), r"lr must be a number > 0"),
-    (dict(dropout=1.5), r"dropout must be a number in \[0, 1\], got 1.5"),
-    (dict(num_hiddens=0), r"num_hiddens must be an integer >= 1, got 0"),
-    (dict(embed_size=8.5), r"embed_size must be an integer >= 1, got 8.5"),
-])
-def test_bad_settings_are_refused_by_name(setting, message):
-    with pytest.raises(ValueError, match=message):
-        experiment.hparams(**setting)
-
-
 def shared(model_a, model_b):
     """Names of the parameters both models have, with their shapes."""
     a, b = dict(model_a.named_parameters()), dict(model_b.named_parameters())

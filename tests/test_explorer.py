@@ -25,7 +25,7 @@ SERVED = REPO / "book" / "_explorer"
 NODE = shutil.which("node")
 TRICKY = ["İstanbul is far.", "ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ!", "Straße, bitte?", "I ❤ Tom!", "Ǆemal? yes.",
           "a\u00a0!", "b\u202f?", "ﬁne, ﬂy.", "Hello...  world !", "K\u0130LO, Σ.",
-          "one.two,three!four?", "  spaced   out  .  ", "İİ,", "İ, İ."]
+          "one.two,three!four?", "  spaced   out  .  "]
 
 
 def python_tokens(sentence):

@@ -30,7 +30,7 @@ from ..d2l.data import check_sentences, preprocess, read_lines
 from ..d2l.metrics import bleu
 from ..d2l.seq2seq import Seq2Seq, Seq2SeqAttentionDecoder, Seq2SeqEncoder
 from ..d2l.train import Trainer
-from ..d2l.utils import check_integer, check_number, set_seed
+from ..d2l.utils import set_seed
 from ..fast import FastSeq2Seq, FastSeq2SeqAttentionDecoder, target_lengths
 from ..settings import HPARAMS, PROBES
 
@@ -47,16 +47,6 @@ def hparams(**overrides):
     unknown = sorted(set(overrides) - set(HPARAMS))
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}: choose from {sorted(HPARAMS)}")
-    for name in ("embed_size", "num_hiddens", "num_layers", "max_epochs"):
-        if name in overrides:
-            overrides[name] = check_integer(name, overrides[name], 1, "hparams")
-    if "lr" in overrides:
-        overrides["lr"] = check_number("lr", overrides["lr"], 0, where="hparams", low_open=True)
-    if "dropout" in overrides:
-        overrides["dropout"] = check_number("dropout", overrides["dropout"], 0, 1, "hparams")
-    if "gradient_clip_val" in overrides:
-        overrides["gradient_clip_val"] = check_number(
-            "gradient_clip_val", overrides["gradient_clip_val"], 0, where="hparams")
     return {**HPARAMS, **overrides}
 
 

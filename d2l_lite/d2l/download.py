@@ -15,15 +15,16 @@ attempt; nothing else under the root is ever removed. Network failures and local
 import contextlib
 import errno
 import hashlib
+import http.client
 import os
 import shutil
+import ssl
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
-
-from .. import repository
-from ..repository import DownloadError, file_hash
 
 DATA_URL = "https://d2l-data.s3-accelerate.amazonaws.com/"
 FRA_ENG_ZIP = "fra-eng.zip"
@@ -36,6 +37,12 @@ DEADLINE = 600  # seconds for the whole download
 LOCK_WAIT = DEADLINE + 60  # seconds to wait for another process's download
 STALE = 3600  # without a lock: seconds after which a temporary file is a killed one's debris
 BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 16
+STALL = 10  # seconds without a byte after which a download is given up
+
+
+class DownloadError(OSError):
+    """The network failed (or served something else): retry, or use a mirror."""
 
 
 def data_root(root=None):
@@ -49,9 +56,17 @@ def data_root(root=None):
     return Path(cache).expanduser() / "d2l_lite"
 
 
+def file_hash(path, algorithm):
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def fra_eng_path(root=None):
     """Path of a complete ``fra.txt`` under the data root, downloading it if missing."""
-    root = check_root(data_root(root))
+    root = data_root(root)
     target = root / "fra-eng" / "fra.txt"
     if target.exists():
         check_corpus(target)
@@ -66,19 +81,6 @@ def fra_eng_path(root=None):
             _extract(archive, "fra-eng/fra.txt", target)
     check_corpus(target)
     return target
-
-
-def check_root(root):
-    """``root`` if it can be the data root; ValueError, before anything is written, if it is
-    the corpus file itself or the ``fra-eng`` folder that holds it (a common slip)."""
-    hint = ("point D2L_LITE_DATA (or root) at the folder above fra-eng/, the one that holds "
-            "fra-eng/fra.txt")
-    if root.is_file():
-        raise ValueError(f"the data root {root} is a file, not a folder: {hint}")
-    if (root / "fra.txt").exists():
-        raise ValueError(f"the data root {root} holds fra.txt itself, so it is the fra-eng "
-                         f"folder: {hint}")
-    return root
 
 
 def check_corpus(path):
@@ -105,13 +107,72 @@ def check_corpus(path):
 def download(url, dest, sha1, max_bytes=None, deadline=None):
     """Download ``url`` to ``dest`` through a temporary file in the same folder, renamed only
     if its SHA-1 matches; nothing is left behind on failure. At most ``max_bytes`` (default
-    ``MAX_BYTES``) within ``deadline`` seconds (default ``DEADLINE``) for the whole request,
-    headers included (``repository.download``, the book's one downloader)."""
+    ``MAX_BYTES``) within ``deadline`` seconds (default ``DEADLINE``)."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    deadline = DEADLINE if deadline is None else deadline
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _fetch(url, f, max_bytes, deadline)
+        got = file_hash(tmp, "sha1")
+        if got != sha1:
+            raise DownloadError(
+                f"the file downloaded from {url} has SHA-1 {got}, expected {sha1}: the "
+                f"download is corrupt or the server sends another file; nothing was kept, try "
+                f"again or set D2L_LITE_DATA_URL to another mirror")
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+    return dest
+
+
+def _fetch(url, f, max_bytes, deadline):
+    """Copy ``url``'s body into the file ``f`` within ``deadline`` seconds; network failures
+    become DownloadError. The deadline holds however slowly the server sends: every read takes
+    what has arrived (``read1``), and a server that sends nothing for ``STALL`` seconds (or
+    the deadline, if shorter) is given up on."""
+    end = time.monotonic() + deadline
     advice = ("check your internet connection, set D2L_LITE_DATA_URL to a mirror, or place "
               "fra-eng/fra.txt under D2L_LITE_DATA yourself")
-    return repository.download(url, dest, sha1, advice, algorithm="sha1",
-                               max_bytes=MAX_BYTES if max_bytes is None else max_bytes,
-                               deadline=DEADLINE if deadline is None else deadline)
+    too_long = f"downloading {url} took too long (over {deadline} s); {advice}"
+    try:
+        with urllib.request.urlopen(url, timeout=min(STALL, deadline)) as response:
+            declared = response.headers.get("Content-Length")
+            if declared is not None:
+                if not declared.strip().isdigit():
+                    raise DownloadError(f"{url} announces a malformed length "
+                                        f"(Content-Length: {declared!r}); {advice}")
+                if int(declared) > max_bytes:
+                    raise DownloadError(f"{url} announces {int(declared):,} bytes, more than "
+                                        f"the {max_bytes:,} expected: refusing; {advice}")
+            received = 0
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise DownloadError(too_long)
+                block = response.read1(CHUNK)
+                if not block:
+                    break
+                received += len(block)
+                if received > max_bytes:
+                    raise DownloadError(f"{url} sent more than {max_bytes:,} bytes: refusing; "
+                                        f"{advice}")
+                f.write(block)
+    except urllib.error.HTTPError as e:
+        raise DownloadError(f"downloading {url} failed with HTTP {e.code} ({e.reason}); "
+                            f"{advice}") from e
+    except urllib.error.URLError as e:
+        raise DownloadError(f"could not reach {url} ({e.reason}); {advice}") from e
+    except TimeoutError as e:
+        if time.monotonic() >= end:
+            raise DownloadError(too_long) from e
+        raise DownloadError(f"the download of {url} stalled ({e}); {advice}") from e
+    except (http.client.HTTPException, ConnectionError, ssl.SSLError) as e:
+        raise DownloadError(f"the download of {url} broke off ({type(e).__name__}: {e}); "
+                            f"{advice}") from e
 
 
 def _extract(archive, member, target):

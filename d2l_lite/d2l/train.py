@@ -107,20 +107,10 @@ class Trainer(HyperParameters):
     the epoch's batches), ``val_loss`` and ``seconds`` (wall time of the epoch). The history
     is kept on the trainer, so an interrupted fit still has what it recorded. A loss or a
     gradient that is not finite stops training with ``FloatingPointError`` at the batch where
-    it appears, before the optimiser's step. A step can itself overflow the weights (a huge
-    learning rate), which shows only at the next batch, so the weights are then put back as
-    they were before the epoch's first step (with patience, to those of the best epoch):
-    they stay finite.
+    it appears, before the optimiser's step, so the weights stay finite.
     """
 
     def __init__(self, max_epochs, num_gpus=None, gradient_clip_val=0, patience=None):
-        max_epochs = utils.check_integer("max_epochs", max_epochs, 0, "Trainer")
-        if num_gpus is not None:
-            num_gpus = utils.check_integer("num_gpus", num_gpus, 0, "Trainer")
-        gradient_clip_val = utils.check_number("gradient_clip_val", gradient_clip_val, 0,
-                                               where="Trainer")
-        if patience is not None:
-            patience = utils.check_integer("patience", patience, 1, "Trainer")
         self.save_hyperparameters()
         wanted = 1 if num_gpus is None else num_gpus
         self.gpus = [utils.gpu(i) for i in range(min(wanted, utils.num_gpus()))]
@@ -181,19 +171,6 @@ class Trainer(HyperParameters):
     def fit_epoch(self):
         """One pass over the training data, then validation; returns the epoch's record."""
         start = time.perf_counter()
-        self._before = None  # the weights before the epoch's first step
-        try:
-            train_loss = self._train_pass()
-            val_loss = self._validation_pass()
-        except FloatingPointError:
-            if self._before is not None:  # a step of this epoch may have overflowed them
-                self.model.load_state_dict(self._before)
-            raise
-        return {"epoch": self.epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                "seconds": time.perf_counter() - start}
-
-    def _train_pass(self):
-        """One pass over the training data; the mean training loss."""
         self.model.train()
         total = 0.0
         for i, batch in enumerate(self.train_dataloader):
@@ -204,25 +181,20 @@ class Trainer(HyperParameters):
             norm = self._check_finite(self.gradient_norm(self.model), "gradient norm", i)
             if self.gradient_clip_val > 0:
                 self.clip_gradients(self.gradient_clip_val, self.model, norm)
-            if self._before is None:  # after the first backward, so lazy layers have weights
-                self._before = {k: v.detach().clone()
-                                for k, v in self.model.state_dict().items()}
             self.optim.step()
             self.train_batch_idx += 1
-        return total / self.num_train_batches
-
-    def _validation_pass(self):
-        """The mean validation loss, or None without validation data."""
-        if self.val_dataloader is None:
-            return None
-        self.model.eval()
-        val_total = 0.0
-        with torch.inference_mode():
-            for i, batch in enumerate(self.val_dataloader):
-                val = self.model.validation_step(self.prepare_batch(batch))
-                val_total += self._check_finite(val, "validation loss", i)
-                self.val_batch_idx += 1
-        return val_total / self.num_val_batches
+        val_loss = None
+        if self.val_dataloader is not None:
+            self.model.eval()
+            val_total = 0.0
+            with torch.inference_mode():
+                for i, batch in enumerate(self.val_dataloader):
+                    val = self.model.validation_step(self.prepare_batch(batch))
+                    val_total += self._check_finite(val, "validation loss", i)
+                    self.val_batch_idx += 1
+            val_loss = val_total / self.num_val_batches
+        return {"epoch": self.epoch + 1, "train_loss": total / self.num_train_batches,
+                "val_loss": val_loss, "seconds": time.perf_counter() - start}
 
     def _check_finite(self, value, what, batch):
         """``value`` as a float; raises FloatingPointError if it is not finite."""
@@ -230,8 +202,8 @@ class Trainer(HyperParameters):
         if not math.isfinite(value):
             raise FloatingPointError(
                 f"the {what} became {value} in epoch {self.epoch + 1}, batch {batch + 1}: "
-                f"training stopped, and the weights are those of before the epoch's first "
-                f"step (with patience: those of the best epoch). Lower the "
+                f"training stopped before the optimiser's step, so the weights are those "
+                f"after the batch before (with patience: those of the best epoch). Lower the "
                 f"learning rate or set gradient_clip_val; "
                 f"the epochs before are in trainer.history")
         return value

@@ -1,9 +1,6 @@
 """Small helpers kept from d2l 1.0.3: hyperparameters, class patching, devices, seeds, shapes."""
 
 import inspect
-import math
-import numbers
-import operator
 import random
 
 import numpy as np
@@ -70,31 +67,3 @@ def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_integer(name, value, low, where=""):
-    """``value`` as an ``int`` (NumPy integers included) if it is one and at least ``low``;
-    else ValueError naming the setting (``where``: the class or function it belongs to).
-    ``True`` and ``False`` are refused although Python counts them as integers."""
-    prefix = f"{where}: " if where else ""
-    try:
-        number = None if isinstance(value, (bool, np.bool_)) else operator.index(value)
-    except TypeError:
-        number = None
-    if number is None or number < low:
-        raise ValueError(f"{prefix}{name} must be an integer >= {low}, got {value!r}")
-    return number
-
-
-def check_number(name, value, low, high=math.inf, where="", low_open=False):
-    """``value``, unchanged, if it is a finite real number in ``[low, high]`` (``(low, high]``
-    if ``low_open``); else ValueError naming the setting."""
-    prefix = f"{where}: " if where else ""
-    ok = (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-          and math.isfinite(value) and (value > low if low_open else value >= low)
-          and value <= high)
-    if not ok:
-        bounds = (f"{'>' if low_open else '>='} {low:g}" if high == math.inf else
-                  f"in {'(' if low_open else '['}{low:g}, {high:g}]")
-        raise ValueError(f"{prefix}{name} must be a number {bounds}, got {value!r}")
-    return value

@@ -5,11 +5,18 @@
 const PUNCTUATION = ",.!?";
 
 // d2l's preprocessing: non-breaking spaces become spaces, the text is lowercased, and a space
-// goes before , . ! ? that follow a character other than a space in the lowercased text.
-// Positions count code points, as Python's strings do.
+// goes before , . ! ? that follow a character other than a space. Where lowercasing changes
+// the number of characters, d2l compares each lowercased character's neighbour in the
+// original text, position by position; so does this. Positions count code points, as
+// Python's strings do.
 export function preprocess(text) {
-  const lowered = Array.from(
-    text.replaceAll("\u202f", " ").replaceAll("\u00a0", " ").toLowerCase());
+  const original = Array.from(text.replaceAll("\u202f", " ").replaceAll("\u00a0", " "));
+  const lowered = Array.from(original.join("").toLowerCase());
+  if (lowered.length !== original.length) {
+    return lowered
+      .map((c, i) => (i > 0 && PUNCTUATION.includes(c) && original[i - 1] !== " " ? " " + c : c))
+      .join("");
+  }
   return lowered
     .map((c, i) => (i > 0 && PUNCTUATION.includes(c) && lowered[i - 1] !== " " ? " " + c : c))
     .join("");
