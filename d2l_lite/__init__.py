@@ -49,7 +49,7 @@ from .d2l.utils import (
     try_gpu,
 )
 
-__version__ = "0.5.6"
+__version__ = "0.5.7"
 
 __all__ = [
     "AdditiveAttention", "AttentionDecoder", "DataModule", "Decoder", "DotProductAttention",
